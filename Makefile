@@ -1,0 +1,45 @@
+# The two commands: `make run` brings everything up, `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV ?= .venv
+WITH_ENV := scripts/with-env
+
+.PHONY: run test stop install keycloak bootstrap db-upgrade serve clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+var/dev.env:
+	scripts/dev-env.sh
+
+keycloak: var/dev.env
+	scripts/keycloak.sh ensure
+
+bootstrap: install keycloak
+	$(WITH_ENV) identity keycloak bootstrap
+
+db-upgrade: install var/dev.env
+	$(WITH_ENV) identity db upgrade
+
+serve: install var/dev.env
+	$(WITH_ENV) scripts/serve.sh start
+
+## run: Keycloak, realm, database, service on 127.0.0.1:8000
+run: install keycloak bootstrap db-upgrade serve
+	@echo "Keycloak:  http://127.0.0.1:8080 (admin console: /admin, credentials in var/dev.env)"
+	@echo "Service:   http://127.0.0.1:8000 (GET /readyz); make stop to stop both"
+
+## test: the whole suite against a real Keycloak (started when none runs)
+test: install keycloak
+	$(WITH_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+stop:
+	-scripts/serve.sh stop
+	scripts/keycloak.sh stop
+
+clean: stop
+	rm -rf var .cache/keycloak

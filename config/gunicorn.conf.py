@@ -1,0 +1,14 @@
+"""gunicorn settings for the service (used by scripts/serve.sh and the Dockerfile)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("IDENTITY_BIND", "127.0.0.1:8000")
+# Sign-in spends its time waiting on Keycloak and on password hashing: a few sync
+# workers per core, each with its own DB pool and Admin API token.
+workers = int(os.environ.get("IDENTITY_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+timeout = int(os.environ.get("IDENTITY_WORKER_TIMEOUT", 30))
+graceful_timeout = 20
+keepalive = 5
+# Path without the query string (%(U)s): a query can carry a code or a state.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'

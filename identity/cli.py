@@ -1,0 +1,54 @@
+"""The `identity` command: Flask's CLI with the service's own commands.
+
+`identity db upgrade` (Flask-Migrate), `identity keycloak bootstrap`, and
+the commands later packages add to the same group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup
+
+keycloak_cli = AppGroup("keycloak", help="Configure the Keycloak realm.")
+
+
+@keycloak_cli.command("bootstrap")
+@click.option("--username", envvar="IDENTITY_KEYCLOAK_BOOTSTRAP_USERNAME",
+              help="Master-realm admin (default: IDENTITY_KEYCLOAK_BOOTSTRAP_USERNAME).")
+@click.option("--password", envvar="IDENTITY_KEYCLOAK_BOOTSTRAP_PASSWORD", hidden=True)
+def bootstrap_command(username, password):
+    """Create or update the realm, clients, mappers and user profile from config/keycloak/."""
+    from identity.keycloak.bootstrap import Settings, bootstrap, connect
+
+    cfg = current_app.config
+    username = username or cfg["KEYCLOAK_BOOTSTRAP_USERNAME"]
+    password = password or cfg["KEYCLOAK_BOOTSTRAP_PASSWORD"]
+    if not (username and password):
+        raise click.UsageError("set IDENTITY_KEYCLOAK_BOOTSTRAP_USERNAME and _PASSWORD (a master-realm admin)")
+    if not cfg["KEYCLOAK_ADMIN_CLIENT_SECRET"]:
+        raise click.UsageError("set IDENTITY_KEYCLOAK_ADMIN_CLIENT_SECRET (the service's Admin API client)")
+    settings = Settings.from_app_config(cfg)
+    changes = bootstrap(connect(settings, username, str(password)), settings)
+    for change in changes:
+        click.echo(f"changed: {change}")
+    click.echo(f"realm {settings.realm}: {len(changes)} change(s)" if changes else
+               f"realm {settings.realm}: already up to date")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(keycloak_cli)
+
+
+def _create_app():
+    from identity import create_app
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app, help="The China-region identity service.")
+
+
+def main() -> None:
+    sys.exit(cli.main(prog_name="identity"))

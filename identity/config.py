@@ -1,0 +1,82 @@
+"""Every setting of the service, with its default, in one place.
+
+Each setting is read from the environment as ``IDENTITY_<NAME>`` (Flask's
+``from_prefixed_env``: values that parse as JSON are parsed, so ``5`` is an
+int and ``["a","b"]`` a list).  ``docs/configuration.md`` documents the same
+list for operators; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: object
+    doc: str
+    secret: bool = False
+
+
+SETTINGS = [
+    Setting("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'identity.db'}",
+            "SQLAlchemy URL of the legacy store; `mysql+pymysql://user:pw@host/db?charset=utf8mb4` "
+            "for MariaDB/MySQL.", secret=True),
+    Setting("KEYCLOAK_URL", "http://127.0.0.1:8080", "Base URL the service uses to reach Keycloak."),
+    Setting("KEYCLOAK_PUBLIC_URL", None,
+            "Keycloak's public base URL, the one in the tokens' `iss` (defaults to KEYCLOAK_URL)."),
+    Setting("KEYCLOAK_REALM", "china", "Realm that holds the users."),
+    Setting("KEYCLOAK_APP_CLIENT_ID", "mobile", "Client id of the public app client (the Cognito `ClientId`)."),
+    Setting("KEYCLOAK_APP_REDIRECT_URIS", ["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
+            "Redirect URIs allowed for the app client (JSON list)."),
+    Setting("KEYCLOAK_ADMIN_CLIENT_ID", "identity-service",
+            "Confidential client the service uses for the Admin API (service account)."),
+    Setting("KEYCLOAK_ADMIN_CLIENT_SECRET", None, "Secret of that client; bootstrap sets it in Keycloak.",
+            secret=True),
+    Setting("KEYCLOAK_BOOTSTRAP_USERNAME", None,
+            "Master-realm admin used only by `identity keycloak bootstrap`."),
+    Setting("KEYCLOAK_BOOTSTRAP_PASSWORD", None, "Its password.", secret=True),
+    Setting("KEYCLOAK_TIMEOUT", 10, "Seconds before a call to Keycloak gives up."),
+    Setting("READINESS_TIMEOUT", 2, "Seconds each `/readyz` check may take."),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "URL the apps use to reach this service."),
+    Setting("LEGACY_HASH_KEY", None, "The Kii hash-key (secret), for bare and keyless HMAC hashes.", secret=True),
+    Setting("LEGACY_HASH_KEY_FILE", None, "File holding the hash-key instead (first line, trailing newline ignored)."),
+    Setting("LEGACY_DEFAULT_SCHEME", "hmac-sha256;encoding=hex",
+            "Scheme for bare Kii hashes: `<digest>;encoding=<hex|base64>[;template=...]`."),
+    Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),
+]
+
+
+def load(app, test_config=None) -> None:
+    app.config.from_mapping({s.name: s.default for s in SETTINGS})
+    app.config.from_prefixed_env("IDENTITY")
+    if test_config:
+        app.config.from_mapping(test_config)
+    cfg = app.config
+    cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    for name in ("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_BOOTSTRAP_PASSWORD", "LEGACY_HASH_KEY"):
+        # from_prefixed_env parses JSON: a secret that looks like a number must stay a string.
+        if cfg[name] is not None:
+            cfg[name] = str(cfg[name])
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_recycle": 3600})
+    cfg["KEYCLOAK_URL"] = str(cfg["KEYCLOAK_URL"]).rstrip("/")
+    cfg["KEYCLOAK_PUBLIC_URL"] = str(cfg["KEYCLOAK_PUBLIC_URL"] or cfg["KEYCLOAK_URL"]).rstrip("/")
+    if isinstance(cfg["KEYCLOAK_APP_REDIRECT_URIS"], str):
+        cfg["KEYCLOAK_APP_REDIRECT_URIS"] = [u for u in cfg["KEYCLOAK_APP_REDIRECT_URIS"].split(",") if u]
+    if cfg["DATABASE_URL"].startswith("sqlite:///"):
+        Path(cfg["DATABASE_URL"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def legacy_hash_key(cfg) -> bytes | None:
+    """The hash-key as bytes, from the setting or its file; None when neither is set."""
+    if cfg.get("LEGACY_HASH_KEY"):
+        return str(cfg["LEGACY_HASH_KEY"]).encode()
+    path = cfg.get("LEGACY_HASH_KEY_FILE")
+    if path:
+        return Path(os.fspath(path)).read_bytes().splitlines()[0]
+    return None

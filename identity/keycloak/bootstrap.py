@@ -1,0 +1,244 @@
+"""`identity keycloak bootstrap`: make the realm look like config/keycloak/*.json.
+
+Idempotent by construction: every resource is read, compared with the
+desired representation (only the fields the files set), and written only
+when it differs. The return value lists what changed, so a second run
+reports nothing, and a test holds it to that.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keycloak import KeycloakAdmin
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "keycloak"
+_PLACEHOLDER = re.compile(r"{{(\w+)}}")
+
+
+@dataclass
+class Settings:
+    server_url: str
+    realm: str
+    app_client_id: str
+    app_redirect_uris: list[str]
+    admin_client_id: str
+    admin_client_secret: str
+    realm_display_name: str = "Identity"
+    config_dir: Path = CONFIG_DIR
+
+    @classmethod
+    def from_app_config(cls, cfg) -> "Settings":
+        return cls(
+            server_url=cfg["KEYCLOAK_URL"],
+            realm=cfg["KEYCLOAK_REALM"],
+            app_client_id=cfg["KEYCLOAK_APP_CLIENT_ID"],
+            app_redirect_uris=list(cfg["KEYCLOAK_APP_REDIRECT_URIS"]),
+            admin_client_id=cfg["KEYCLOAK_ADMIN_CLIENT_ID"],
+            admin_client_secret=cfg["KEYCLOAK_ADMIN_CLIENT_SECRET"],
+        )
+
+
+@dataclass
+class Changes:
+    items: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.items.append(text)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def load_template(name: str, settings: Settings):
+    """Read config/keycloak/<name> and fill its {{placeholders}} (JSON-escaped)."""
+    values = {
+        "realm": settings.realm,
+        "realm_display_name": settings.realm_display_name,
+        "app_client_id": settings.app_client_id,
+        "app_redirect_uris": settings.app_redirect_uris,
+        "admin_client_id": settings.admin_client_id,
+        "admin_client_secret": settings.admin_client_secret,
+    }
+
+    def fill(match: re.Match) -> str:
+        value = values[match.group(1)]  # an unknown placeholder is a bug in config/: KeyError
+        return json.dumps(value)[1:-1] if isinstance(value, str) else json.dumps(value)
+
+    text = (settings.config_dir / name).read_text(encoding="utf-8")
+    return json.loads(_PLACEHOLDER.sub(fill, text))
+
+
+def differs(desired, actual) -> bool:
+    """True when `actual` lacks anything `desired` sets (extra fields in `actual` are fine)."""
+    if isinstance(desired, dict):
+        if not isinstance(actual, dict):
+            return True
+        return any(differs(value, actual.get(key)) for key, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(actual, list) or len(desired) != len(actual):
+            return True
+        if all(isinstance(x, dict) and "name" in x for x in desired):
+            by_name = {x.get("name"): x for x in actual if isinstance(x, dict)}
+            return any(differs(x, by_name.get(x["name"])) for x in desired)
+        return sorted(map(json.dumps, desired)) != sorted(map(json.dumps, actual))
+    return desired != actual
+
+
+def connect(settings: Settings, username: str, password: str) -> KeycloakAdmin:
+    admin = KeycloakAdmin(server_url=settings.server_url + "/", username=username, password=password,
+                          realm_name="master", user_realm_name="master", timeout=30)
+    return admin
+
+
+def bootstrap(admin: KeycloakAdmin, settings: Settings) -> list[str]:
+    changes = Changes()
+    _realm(admin, settings, changes)
+    admin.change_current_realm(settings.realm)
+    scope_ids = _client_scopes(admin, settings, changes)
+    for desired in load_template("clients.json", settings):
+        _client(admin, desired, scope_ids, changes)
+    _user_profile(admin, settings, changes)
+    return changes.items
+
+
+def _realm(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    desired = load_template("realm.json", settings)
+    existing = {r["realm"] for r in admin.get_realms()}
+    if settings.realm not in existing:
+        admin.create_realm(desired)
+        changes.add(f"created realm {settings.realm}")
+        return
+    actual = admin.get_realm(settings.realm)
+    fields = sorted(key for key, value in desired.items() if differs(value, actual.get(key)))
+    if fields:
+        admin.update_realm(settings.realm, desired)
+        changes.add(f"updated realm {settings.realm}: {', '.join(fields)}")
+
+
+def _sync_mappers(actual_mappers, desired_mappers, add, update, owner: str, changes: Changes) -> None:
+    by_name = {m["name"]: m for m in actual_mappers}
+    for mapper in desired_mappers:
+        current = by_name.get(mapper["name"])
+        if current is None:
+            add(mapper)
+            changes.add(f"added mapper {mapper['name']!r} to {owner}")
+        elif differs(mapper, current):
+            update(current["id"], {**mapper, "id": current["id"]})
+            changes.add(f"updated mapper {mapper['name']!r} of {owner}")
+
+
+def _client_scopes(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> dict[str, str]:
+    scopes = {s["name"]: s for s in admin.get_client_scopes()}
+    for desired in load_template("client-scopes.json", settings):
+        mappers = desired.pop("protocolMappers", [])
+        current = scopes.get(desired["name"])
+        if current is None:
+            admin.create_client_scope(desired)
+            changes.add(f"created client scope {desired['name']}")
+            current = next(s for s in admin.get_client_scopes() if s["name"] == desired["name"])
+        elif differs(desired, current):
+            admin.update_client_scope(current["id"], {**current, **desired})
+            changes.add(f"updated client scope {desired['name']}")
+        scope_id = current["id"]
+        _sync_mappers(
+            admin.get_mappers_from_client_scope(scope_id), mappers,
+            add=lambda m, sid=scope_id: admin.add_mapper_to_client_scope(sid, m),
+            update=lambda mid, m, sid=scope_id: admin.update_mapper_in_client_scope(sid, mid, m),
+            owner=f"client scope {desired['name']}", changes=changes)
+        scopes[desired["name"]] = current
+    return {name: s["id"] for name, s in scopes.items()}
+
+
+def _client(admin: KeycloakAdmin, desired: dict, scope_ids: dict[str, str], changes: Changes) -> None:
+    desired = dict(desired)
+    client_id = desired["clientId"]
+    mappers = desired.pop("protocolMappers", [])
+    default_scopes = desired.pop("defaultClientScopes", [])
+    optional_scopes = desired.pop("optionalClientScopes", [])
+    service_roles = desired.pop("serviceAccountClientRoles", {})
+
+    uuid = admin.get_client_id(client_id)
+    if uuid is None:
+        uuid = admin.create_client(desired)
+        changes.add(f"created client {client_id}")
+    else:
+        actual = admin.get_client(uuid)
+        fields = sorted(key for key, value in desired.items() if differs(value, actual.get(key)))
+        if fields:
+            admin.update_client(uuid, {**actual, **desired})
+            # Never name the secret's value; its field name is enough.
+            changes.add(f"updated client {client_id}: {', '.join(fields)}")
+
+    _sync_mappers(
+        admin.get_mappers_from_client(uuid), mappers,
+        add=lambda m: admin.add_mapper_to_client(uuid, m),
+        update=lambda mid, m: admin.update_client_mapper(uuid, mid, m),
+        owner=f"client {client_id}", changes=changes)
+
+    # Scope links: add what is missing, move what sits in the wrong list.
+    for wanted, get, add, remove, other_remove, kind in (
+        (default_scopes, admin.get_client_default_client_scopes, admin.add_client_default_client_scope,
+         admin.delete_client_default_client_scope, admin.delete_client_optional_client_scope, "default"),
+        (optional_scopes, admin.get_client_optional_client_scopes, admin.add_client_optional_client_scope,
+         admin.delete_client_optional_client_scope, admin.delete_client_default_client_scope, "optional"),
+    ):
+        have = {s["name"] for s in get(uuid)}
+        for name in wanted:
+            if name in have:
+                continue
+            scope_id = scope_ids[name]
+            try:
+                other_remove(uuid, scope_id)
+            except Exception:  # not linked the other way: nothing to move
+                pass
+            add(uuid, scope_id, {"realm": admin.connection.realm_name, "client": uuid,
+                                 "clientScopeId": scope_id})
+            changes.add(f"linked {kind} scope {name} to client {client_id}")
+        extra = have - set(wanted)
+        for name in sorted(extra):
+            remove(uuid, scope_ids[name])
+            changes.add(f"unlinked {kind} scope {name} from client {client_id}")
+
+    if service_roles:
+        user = admin.get_client_service_account_user(uuid)
+        for role_client, role_names in service_roles.items():
+            role_client_uuid = admin.get_client_id(role_client)
+            have = {r["name"] for r in admin.get_client_roles_of_user(user["id"], role_client_uuid)}
+            missing = [admin.get_client_role(role_client_uuid, name) for name in role_names if name not in have]
+            if missing:
+                admin.assign_client_role(user["id"], role_client_uuid, missing)
+                changes.add(f"granted {role_client} roles {sorted(r['name'] for r in missing)} to "
+                            f"{client_id}'s service account")
+            surplus = have - set(role_names)
+            if surplus:
+                # Least privilege: nothing beyond what config/ grants stays on the account.
+                admin.delete_client_roles_of_user(
+                    user["id"], role_client_uuid,
+                    [admin.get_client_role(role_client_uuid, name) for name in sorted(surplus)])
+                changes.add(f"revoked {role_client} roles {sorted(surplus)} from {client_id}'s service account")
+
+
+def _user_profile(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    desired = load_template("user-profile.json", settings)
+    actual = admin.get_realm_users_profile()
+    merged = dict(actual)
+    merged["unmanagedAttributePolicy"] = desired["unmanagedAttributePolicy"]
+    attributes = {a["name"]: a for a in actual.get("attributes", [])}
+    changed = []
+    for attribute in desired["attributes"]:
+        current = attributes.get(attribute["name"])
+        if current is None or differs(attribute, current):
+            # A null in config/ removes the key (e.g. "required": null for Keycloak's defaults).
+            merged_attribute = {**(current or {}), **attribute}
+            attributes[attribute["name"]] = {k: v for k, v in merged_attribute.items() if v is not None}
+            changed.append(attribute["name"])
+    if actual.get("unmanagedAttributePolicy") != desired["unmanagedAttributePolicy"]:
+        changed.append("unmanagedAttributePolicy")
+    if changed:
+        merged["attributes"] = list(attributes.values())
+        admin.update_realm_users_profile(merged)
+        changes.add(f"updated user profile: {', '.join(changed)}")

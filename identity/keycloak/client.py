@@ -1,0 +1,77 @@
+"""One Keycloak connection per process: the Admin API with a reused token, and realm URLs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import requests
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+
+log = logging.getLogger(__name__)
+
+
+class Keycloak:
+    """Flask extension: ``keycloak.admin`` is a python-keycloak admin bound to the realm.
+
+    The admin token is fetched once with the service account's client
+    credentials and reused until python-keycloak sees it near expiry, so a
+    request never pays for a token round trip of its own.
+    """
+
+    def __init__(self, app=None):
+        self._local = {}
+        self._lock = threading.Lock()
+        self.app = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app) -> None:
+        self.app = app
+        app.extensions["keycloak"] = self
+
+    @property
+    def config(self):
+        from flask import current_app
+        return current_app.config
+
+    def realm_url(self, public: bool = False) -> str:
+        base = self.config["KEYCLOAK_PUBLIC_URL" if public else "KEYCLOAK_URL"]
+        return f"{base}/realms/{self.config['KEYCLOAK_REALM']}"
+
+    @property
+    def admin(self) -> KeycloakAdmin:
+        cfg = self.config
+        # Keyed by pid as well: a connection pool must not be shared across a fork.
+        key = (os.getpid(), cfg["KEYCLOAK_URL"], cfg["KEYCLOAK_REALM"], cfg["KEYCLOAK_ADMIN_CLIENT_ID"])
+        with self._lock:
+            admin = self._local.get(key)
+            if admin is None:
+                connection = KeycloakOpenIDConnection(
+                    server_url=cfg["KEYCLOAK_URL"] + "/",
+                    realm_name=cfg["KEYCLOAK_REALM"],
+                    user_realm_name=cfg["KEYCLOAK_REALM"],
+                    client_id=cfg["KEYCLOAK_ADMIN_CLIENT_ID"],
+                    client_secret_key=cfg["KEYCLOAK_ADMIN_CLIENT_SECRET"],
+                    grant_type="client_credentials",
+                    timeout=cfg["KEYCLOAK_TIMEOUT"],
+                    verify=True,
+                )
+                admin = self._local[key] = KeycloakAdmin(connection=connection)
+        return admin
+
+    def check_ready(self) -> str:
+        """'ok' when the realm's discovery document answers, else a short reason."""
+        url = self.realm_url() + "/.well-known/openid-configuration"
+        try:
+            response = requests.get(url, timeout=self.config["READINESS_TIMEOUT"])
+        except requests.RequestException as exc:
+            log.warning("readiness: keycloak unreachable", extra={"error": type(exc).__name__})
+            return f"unreachable ({type(exc).__name__})"
+        if response.status_code != 200:
+            return f"realm not served (HTTP {response.status_code})"
+        return "ok"
+
+
+keycloak = Keycloak()

@@ -1,0 +1,164 @@
+"""Shared fixtures: a real Keycloak (started when none runs), a test realm, a migrated database.
+
+The suite runs against whatever `IDENTITY_TEST_DATABASE_URL` names (MariaDB
+in CI), or a fresh SQLite file. Keycloak is the real server from
+scripts/keycloak.sh; tests use their own realm so `make run`'s realm is
+left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+@pytest.fixture(scope="session")
+def dev_env() -> dict[str, str]:
+    """The local secrets (scripts/dev-env.sh makes them once per machine)."""
+    env_file = ROOT / "var" / "dev.env"
+    subprocess.run([str(ROOT / "scripts" / "dev-env.sh"), str(env_file)], check=True)
+    return read_env_file(env_file)
+
+
+@pytest.fixture(scope="session")
+def keycloak_url(dev_env) -> str:
+    """A running Keycloak: started by scripts/keycloak.sh when none answers yet."""
+    subprocess.run([str(ROOT / "scripts" / "keycloak.sh"), "ensure"], check=True)
+    return "http://127.0.0.1:" + os.environ.get("KEYCLOAK_HTTP_PORT", "8080")
+
+
+@pytest.fixture(scope="session")
+def bootstrap_settings(keycloak_url, dev_env):
+    from identity.keycloak.bootstrap import Settings
+
+    return Settings(
+        server_url=keycloak_url, realm=TEST_REALM, app_client_id="mobile",
+        app_redirect_uris=["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
+        admin_client_id="identity-service",
+        admin_client_secret=dev_env["IDENTITY_KEYCLOAK_ADMIN_CLIENT_SECRET"],
+    )
+
+
+@pytest.fixture(scope="session")
+def master_admin(bootstrap_settings, dev_env):
+    from identity.keycloak.bootstrap import connect
+
+    return connect(bootstrap_settings, dev_env["KC_BOOTSTRAP_ADMIN_USERNAME"],
+                   dev_env["KC_BOOTSTRAP_ADMIN_PASSWORD"])
+
+
+@pytest.fixture(scope="session")
+def first_bootstrap(master_admin, bootstrap_settings) -> list[str]:
+    """The test realm, made from nothing by the bootstrap: its change list."""
+    from identity.keycloak.bootstrap import bootstrap
+
+    if any(r["realm"] == TEST_REALM for r in master_admin.get_realms()):
+        master_admin.delete_realm(TEST_REALM)
+    changes = bootstrap(master_admin, bootstrap_settings)
+    master_admin.change_current_realm(TEST_REALM)
+    return changes
+
+
+@pytest.fixture(scope="session")
+def realm(first_bootstrap, bootstrap_settings):
+    return bootstrap_settings
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("IDENTITY_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'identity.db'}"
+    # A clean slate on a shared server: drop what an earlier run left.
+    engine = sa.create_engine(url)
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    metadata.drop_all(engine)
+    engine.dispose()
+    return url
+
+
+def make_config(realm, database_url, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "KEYCLOAK_URL": realm.server_url,
+        "KEYCLOAK_REALM": realm.realm,
+        "KEYCLOAK_APP_CLIENT_ID": realm.app_client_id,
+        "KEYCLOAK_ADMIN_CLIENT_ID": realm.admin_client_id,
+        "KEYCLOAK_ADMIN_CLIENT_SECRET": realm.admin_client_secret,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def app(realm, database_url):
+    import flask_migrate
+
+    from identity import create_app
+
+    app = create_app(make_config(realm, database_url))
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def kc_user(master_admin):
+    """Make Keycloak users for a test and delete them afterwards."""
+    made = []
+
+    def make(**fields) -> dict:
+        username = fields.pop("username", f"user-{uuid.uuid4().hex[:12]}")
+        password = fields.pop("password", None)
+        payload = {"username": username, "enabled": True, **fields}
+        if password:
+            payload["credentials"] = [{"type": "password", "value": password, "temporary": False}]
+        user_id = master_admin.create_user(payload)
+        made.append(user_id)
+        return {"id": user_id, "username": username, "password": password}
+
+    yield make
+    for user_id in made:
+        master_admin.delete_user(user_id)
+
+
+def password_grant(keycloak_url, realm_name, client_id, username, password) -> dict:
+    response = requests.post(
+        f"{keycloak_url}/realms/{realm_name}/protocol/openid-connect/token",
+        data={"grant_type": "password", "client_id": client_id, "username": username,
+              "password": password, "scope": "openid"},
+        timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
