@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install keycloak bootstrap db-upgrade serve clean
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade serve clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -12,6 +12,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+tools:
+	scripts/install-tools.sh
 
 var/dev.env:
 	scripts/dev-env.sh
@@ -34,7 +37,7 @@ run: install keycloak bootstrap db-upgrade serve
 	@echo "Service:   http://127.0.0.1:8000 (GET /readyz); make stop to stop both"
 
 ## test: the whole suite against a real Keycloak (started when none runs)
-test: install keycloak
+test: install tools keycloak
 	$(WITH_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 stop:

@@ -11,11 +11,12 @@ def create_app(test_config=None):
     config.load(app, test_config)
     logs.init_app(app)
 
-    from identity import db, health
+    from identity import db, health, legacy
     from identity.keycloak import keycloak
 
     db.init_app(app)
     keycloak.init_app(app)
+    legacy.init_app(app)
 
     app.register_blueprint(health.bp)
 

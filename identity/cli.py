@@ -39,7 +39,10 @@ def bootstrap_command(username, password):
 
 
 def init_app(app) -> None:
+    from identity.legacy.cli import legacy_cli
+
     app.cli.add_command(keycloak_cli)
+    app.cli.add_command(legacy_cli)
 
 
 def _create_app():

@@ -48,6 +48,9 @@ SETTINGS = [
     Setting("LEGACY_HASH_KEY_FILE", None, "File holding the hash-key instead (first line, trailing newline ignored)."),
     Setting("LEGACY_DEFAULT_SCHEME", "hmac-sha256;encoding=hex",
             "Scheme for bare Kii hashes: `<digest>;encoding=<hex|base64>[;template=...]`."),
+    Setting("LEGACY_LAYER_TIME_COST", 2, "argon2id iterations of the layer `identity legacy wrap` puts on legacy hashes."),
+    Setting("LEGACY_LAYER_MEMORY_KIB", 19456, "argon2id memory (KiB) of that layer (OWASP's minimum: 19 MiB, t=2, p=1)."),
+    Setting("LEGACY_LAYER_PARALLELISM", 1, "argon2id lanes of that layer."),
     Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),
 ]
 

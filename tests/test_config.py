@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from identity import config, create_app
 
 ROOT = config.ROOT
@@ -11,6 +14,9 @@ def test_every_setting_is_documented():
     doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [s.name for s in config.SETTINGS if f"`IDENTITY_{s.name}`" not in doc]
     assert missing == []
+    # The page is generated: stale means someone changed a setting without rerunning it.
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "config-doc.py"), "--check"])
+    assert result.returncode == 0, "run scripts/config-doc.py"
 
 
 def test_environment_overrides_defaults(monkeypatch, tmp_path):
@@ -34,3 +40,23 @@ def test_hash_key_from_file(tmp_path):
     assert config.legacy_hash_key({"LEGACY_HASH_KEY": None, "LEGACY_HASH_KEY_FILE": str(key_file)}) == b"file-key"
     assert config.legacy_hash_key({"LEGACY_HASH_KEY": "env-key", "LEGACY_HASH_KEY_FILE": str(key_file)}) == b"env-key"
     assert config.legacy_hash_key({"LEGACY_HASH_KEY": None, "LEGACY_HASH_KEY_FILE": None}) is None
+
+
+def test_bad_default_scheme_fails_at_start(tmp_path):
+    import pytest
+
+    from identity.legacy.hashes import InvalidScheme
+
+    with pytest.raises(InvalidScheme):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "LEGACY_DEFAULT_SCHEME": "rot13;encoding=hex"})
+
+
+def test_legacy_settings_from_config(tmp_path):
+    key_file = tmp_path / "hash-key"
+    key_file.write_text("from-file\n")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "LEGACY_HASH_KEY": None,
+                      "LEGACY_HASH_KEY_FILE": str(key_file), "LEGACY_DEFAULT_SCHEME": "sha256;encoding=base64"})
+    settings = app.extensions["legacy"]
+    assert settings.hash_key == b"from-file"
+    assert settings.scheme.digest == "sha256" and settings.scheme.encoding == "base64"
+    assert "from-file" not in repr(settings.context())
