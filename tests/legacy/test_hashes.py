@@ -59,8 +59,9 @@ class Vector:
 
 
 def flip(text: str, index: int) -> str:
-    char = text[index]
-    new = "B" if char == "A" else "A"  # "A" and "B" are in every alphabet used here (hex too)
+    # "A" and "B" are in every alphabet used here (hex too); hex is case-insensitive, so
+    # "a" must not become "A".
+    new = "B" if text[index] in "Aa" else "A"
     return text[:index] + new + text[index + 1:]
 
 
