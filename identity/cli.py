@@ -39,10 +39,13 @@ def bootstrap_command(username, password):
 
 
 def init_app(app) -> None:
+    from identity.importer.cli import import_profiles_command, migration_cli
     from identity.legacy.cli import legacy_cli
 
     app.cli.add_command(keycloak_cli)
     app.cli.add_command(legacy_cli)
+    app.cli.add_command(import_profiles_command)
+    app.cli.add_command(migration_cli)
 
 
 def _create_app():

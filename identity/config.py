@@ -44,6 +44,8 @@ SETTINGS = [
     Setting("KEYCLOAK_TIMEOUT", 10, "Seconds before a call to Keycloak gives up."),
     Setting("READINESS_TIMEOUT", 2, "Seconds each `/readyz` check may take."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "URL the apps use to reach this service."),
+    Setting("SECRET_KEY", None, "Service secret: keys the fingerprints of imported hashes (and later codes). "
+            "Required by the importer; at least 32 random bytes.", secret=True),
     Setting("LEGACY_HASH_KEY", None, "The Kii hash-key (secret), for bare and keyless HMAC hashes.", secret=True),
     Setting("LEGACY_HASH_KEY_FILE", None, "File holding the hash-key instead (first line, trailing newline ignored)."),
     Setting("LEGACY_DEFAULT_SCHEME", "hmac-sha256;encoding=hex",
@@ -62,7 +64,7 @@ def load(app, test_config=None) -> None:
         app.config.from_mapping(test_config)
     cfg = app.config
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
-    for name in ("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_BOOTSTRAP_PASSWORD", "LEGACY_HASH_KEY"):
+    for name in ("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_BOOTSTRAP_PASSWORD", "LEGACY_HASH_KEY", "SECRET_KEY"):
         # from_prefixed_env parses JSON: a secret that looks like a number must stay a string.
         if cfg[name] is not None:
             cfg[name] = str(cfg[name])

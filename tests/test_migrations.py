@@ -44,8 +44,10 @@ def test_drift_check_catches_a_missing_index(app_ctx):
 def test_lookup_columns_are_indexed(app_ctx):
     inspector = sa.inspect(db.engine)
     indexed = {tuple(ix["column_names"]) for ix in inspector.get_indexes("legacy_users")}
-    for column in ("username", "email", "phone_number", "keycloak_user_id", "state"):
+    for column in ("username", "email", "phone_number", "keycloak_user_id"):
         assert (column,) in indexed
+    assert ("state", "disabled") in indexed
+    assert ("run_id", "kii_user_id") in {tuple(ix["column_names"]) for ix in inspector.get_indexes("import_records")}
 
 
 def test_downgrade_and_upgrade_round_trip(app_ctx):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Enum, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Enum, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from identity.db import db
@@ -39,13 +39,16 @@ class LegacyUser(db.Model):
 
     password_hash: Mapped[str | None] = mapped_column(Text)
     salt: Mapped[str | None] = mapped_column(String(255))
+    # HMAC of the hash as exported (keyed with IDENTITY_SECRET_KEY): tells a second delivery's
+    # hash from the first without keeping the weak digest in the clear after layering.
+    hash_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # True once `identity legacy wrap` has layered the hash with argon2id.
     hash_layered: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
     state: Mapped[MigrationState] = mapped_column(
         Enum(MigrationState, name="migration_state", native_enum=False, length=16,
              validate_strings=True),
-        default=MigrationState.pending, nullable=False, index=True)
+        default=MigrationState.pending, nullable=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     kii_modified: Mapped[int | None] = mapped_column(BigInteger)
 
@@ -57,6 +60,11 @@ class LegacyUser(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
     state_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     migrated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        # `identity migration stats` counts by (state, disabled) from this index alone.
+        Index("ix_legacy_users_state_disabled", "state", "disabled"),
+    )
 
     def __repr__(self) -> str:  # never the hash
         return f"<LegacyUser {self.kii_user_id} {self.state.value}>"

@@ -1,0 +1,83 @@
+"""`identity import-profiles` and `identity migration ...`: the operator's migration commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+migration_cli = AppGroup("migration", help="Evidence about the Kii migration: stats and verification.")
+
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def operator_admin():
+    """The master-realm admin of `identity keycloak bootstrap`: partialImport needs manage-realm."""
+    from identity.keycloak.bootstrap import Settings, connect
+
+    cfg = current_app.config
+    username, password = cfg["KEYCLOAK_BOOTSTRAP_USERNAME"], cfg["KEYCLOAK_BOOTSTRAP_PASSWORD"]
+    if not (username and password):
+        raise click.UsageError("set IDENTITY_KEYCLOAK_BOOTSTRAP_USERNAME and _PASSWORD: the import writes "
+                               "users with Keycloak's partialImport, which needs a realm administrator")
+    admin = connect(Settings.from_app_config(cfg), username, str(password))
+    admin.change_current_realm(cfg["KEYCLOAK_REALM"])
+    return admin
+
+
+@click.command("import-profiles")
+@click.option("--profiles", type=FILE, required=True, help="Kii profile export (JSON Lines, gzip or plain).")
+@click.option("--hashes", type=FILE, help="Kii password-hash export (CSV userID,hash[,salt]).")
+@click.option("--deleted", type=FILE, help="userIDs deleted on Kii since the last delivery, one a line.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the JSON report (a Markdown summary goes beside it).")
+@click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
+              help="Batches written to Keycloak at once.")
+@click.option("--batch-size", type=click.IntRange(1, 5000), default=500, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing to Keycloak or the store.")
+def import_profiles_command(profiles, hashes, deleted, report, workers, batch_size, dry_run):
+    """Import Kii users into Keycloak and their hashes into the legacy store (resumable)."""
+    from identity.db import db
+    from identity.importer.keycloak_writer import KeycloakWriter
+    from identity.importer.report import write_report
+    from identity.importer.run import Importer, ImportOptions
+
+    cfg = current_app.config
+    options = ImportOptions(profiles=profiles, hashes=hashes, deleted=deleted, report=report, workers=workers,
+                            batch_size=batch_size, dry_run=dry_run)
+    writer = None if dry_run else KeycloakWriter(operator_admin(), cfg["KEYCLOAK_REALM"])
+    if not cfg["SECRET_KEY"]:
+        raise click.UsageError("set IDENTITY_SECRET_KEY: it keys the fingerprints of imported hashes")
+    importer = Importer(db.engine, options, current_app.extensions["legacy"], cfg["SECRET_KEY"], writer)
+    result = importer.run()
+    if report:
+        json_path, md_path = write_report(result, report)
+        click.echo(f"report: {json_path} and {md_path}")
+    p = result["profiles"]
+    click.echo(f"profiles: {p['input']} read, {p['imported']} imported, {p['updated']} updated, "
+               f"{p['unchanged']} unchanged, {p['failed']} failed")
+    for reason, entry in result["failures"].items():
+        click.echo(f"  failed: {entry['count']} x {reason}")
+    h = result["hashes"]
+    click.echo(f"hashes: {h['input']} read, {h['stored']} stored, {h['unchanged']} unchanged, {h['kept']} kept, "
+               f"{h['unused']} unused, {h['failed']} failed")
+    if not all(result["check"].values()):
+        raise click.ClickException("the report's totals do not add up: " + json.dumps(result["check"]))
+
+
+@migration_cli.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stats_command(as_json):
+    """Users in the legacy store by migration state (one indexed query)."""
+    from identity.db import db
+    from identity.legacy.store import migration_stats
+
+    stats = migration_stats(db.engine)
+    if as_json:
+        click.echo(json.dumps(stats))
+        return
+    for name, value in stats.items():
+        click.echo(f"{name:15} {value}")

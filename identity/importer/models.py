@@ -1,0 +1,62 @@
+"""The import's own ledger: one row per input line per run, written in the same
+transaction as the users it describes, so a killed run resumes exactly where
+it stopped and the report is an aggregate over this table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from identity.db import db
+from identity.legacy.models import utcnow
+
+
+class ImportRun(db.Model):
+    __tablename__ = "import_runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    arguments: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: file names and options, no secret
+    hashes_staged: Mapped[bool] = mapped_column(default=False, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ImportRecord(db.Model):
+    __tablename__ = "import_records"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)    # profiles | hashes | deleted
+    line_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kii_user_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)     # imported, updated, unchanged, failed, ...
+    reason: Mapped[str | None] = mapped_column(String(48))               # failure or warning code
+    flags: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # The sign-in identifiers this line claimed (for collisions with later lines of the same run).
+    username: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (
+        Index("ix_import_records_run_id_kii_user_id", "run_id", "kii_user_id"),
+        Index("ix_import_records_run_id_source_outcome_reason", "run_id", "source", "outcome", "reason"),
+        Index("ix_import_records_run_id_username", "run_id", "username"),
+        Index("ix_import_records_run_id_email", "run_id", "email"),
+        Index("ix_import_records_run_id_phone_number", "run_id", "phone_number"),
+    )
+
+
+class ImportHash(db.Model):
+    """The hash export, staged for the join with the profiles; emptied when the run ends."""
+
+    __tablename__ = "import_hashes"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kii_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    salt: Mapped[str | None] = mapped_column(String(255))
+    problem: Mapped[str | None] = mapped_column(String(48))  # why this hash cannot be used
+    fingerprint: Mapped[str | None] = mapped_column(String(64))

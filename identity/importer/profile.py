@@ -1,0 +1,192 @@
+"""One Kii user object, validated and normalised, and its Keycloak representation.
+
+Pure functions: no Flask, no I/O. A problem that makes the record unusable
+is a :class:`RecordError` with the reason code the report groups by; a
+problem the user can live with (an invalid email beside a loginName) is a
+warning on the :class:`KiiUser`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+# Keycloak user ids are derived from the Kii userID, so a rerun (or a second
+# delivery) always addresses the same Keycloak user: idempotence without a lookup.
+ID_NAMESPACE = uuid.UUID("6f1c3d0e-8b7a-5d2c-9e4f-0a1b2c3d4e5f")
+RESERVED = {"userID", "internalUserID", "loginName", "displayName", "emailAddress", "emailAddressVerified",
+            "phoneNumber", "phoneNumberVerified", "country", "locale"}
+MAX_CUSTOM_BYTES = 63 * 1024
+# Keycloak's username rules (its default "username-prohibited-characters" validator, roughly):
+# no whitespace, no control characters, none of these.
+USERNAME_OK = re.compile(r"[^\s<>&\"'$%!#?§,;:*~/\\|^=\[\]{}()`\x00-\x1f\x7f]{1,255}")
+USER_ID_OK = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CUSTOM_NAME_OK = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+FLAG_EMAIL, FLAG_PHONE, FLAG_DISABLED, FLAG_NO_PASSWORD = 1, 2, 4, 8
+
+
+class RecordError(ValueError):
+    def __init__(self, reason: str, kii_user_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.kii_user_id = kii_user_id
+
+
+@dataclass
+class KiiUser:
+    kii_user_id: str
+    username: str                 # Keycloak username: lower-cased loginName, else the userID
+    login_name: str | None
+    email: str | None
+    email_verified: bool
+    phone_number: str | None
+    phone_verified: bool
+    locale: str | None
+    display_name: str | None
+    disabled: bool
+    has_password: bool
+    created: int | None
+    modified: int
+    custom: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def keycloak_id(self) -> str:
+        return keycloak_id(self.kii_user_id)
+
+    @property
+    def flags(self) -> int:
+        return ((FLAG_EMAIL if self.email else 0) | (FLAG_PHONE if self.phone_number else 0)
+                | (FLAG_DISABLED if self.disabled else 0) | (0 if self.has_password else FLAG_NO_PASSWORD))
+
+
+def keycloak_id(kii_user_id: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, kii_user_id))
+
+
+def _bool(value, default: bool = False) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if value is None:
+        return default
+    raise ValueError
+
+
+def _epoch_ms(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError
+    return int(value)
+
+
+def normalize_email(value) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError
+    result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=True)
+    return result.normalized.lower()
+
+
+def normalize_phone(value, country) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError
+    region = country.upper() if isinstance(country, str) and len(country) == 2 else None
+    number = phonenumbers.parse(value, region)
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_user(record: dict) -> KiiUser:
+    """Validate and normalise one profile record, or raise RecordError(reason)."""
+    user_id = record.get("userID")
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise RecordError("missing_user_id")
+    user_id = user_id.strip()
+    if not USER_ID_OK.fullmatch(user_id):
+        raise RecordError("invalid_user_id")
+    warnings = []
+
+    login_name = record.get("loginName")
+    if login_name in ("", None):
+        login_name = None
+    elif not isinstance(login_name, str) or not USERNAME_OK.fullmatch(login_name):
+        raise RecordError("invalid_login_name", user_id)
+
+    try:
+        email = normalize_email(record.get("emailAddress"))
+    except (EmailNotValidError, ValueError):
+        email = None
+        warnings.append("invalid_email")
+    try:
+        phone = normalize_phone(record.get("phoneNumber"), record.get("country"))
+    except (phonenumbers.NumberParseException, ValueError):
+        phone = None
+        warnings.append("invalid_phone")
+    if not (login_name or email or phone):
+        # Nothing left to sign in with: the record fails under the reason that took the last identifier.
+        raise RecordError(warnings[-1] if warnings else "no_sign_in_identifier", user_id)
+
+    try:
+        disabled = _bool(record.get("_disabled"))
+        has_password = _bool(record.get("_hasPassword"), default=True)
+        email_verified = _bool(record.get("emailAddressVerified")) and email is not None
+        phone_verified = _bool(record.get("phoneNumberVerified")) and phone is not None
+        created = _epoch_ms(record.get("_created"))
+        modified = _epoch_ms(record.get("_modified"))
+    except ValueError:
+        raise RecordError("invalid_field_type", user_id) from None
+
+    locale = record.get("locale") if isinstance(record.get("locale"), str) and record.get("locale") else None
+    display_name = record.get("displayName") if isinstance(record.get("displayName"), str) else None
+    custom = {}
+    for key, value in record.items():
+        if key.startswith("_") or key in RESERVED:
+            continue
+        if not CUSTOM_NAME_OK.fullmatch(key):
+            raise RecordError("invalid_custom_attribute", user_id)
+        custom[key] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                                       separators=(",", ":"))
+    if len(json.dumps(custom, ensure_ascii=False).encode()) > MAX_CUSTOM_BYTES:
+        raise RecordError("custom_attributes_too_large", user_id)
+
+    return KiiUser(
+        kii_user_id=user_id, username=(login_name or user_id).lower(), login_name=login_name, email=email,
+        email_verified=email_verified, phone_number=phone, phone_verified=phone_verified, locale=locale,
+        display_name=display_name, disabled=disabled, has_password=has_password, created=created,
+        modified=modified if modified is not None else (created or 0), custom=custom, warnings=warnings)
+
+
+def to_keycloak(user: KiiUser) -> dict:
+    """The Keycloak UserRepresentation: no credentials, enabled as Kii says."""
+    attributes = {"kii_user_id": [user.kii_user_id]}
+    if user.phone_number:
+        attributes["phone_number"] = [user.phone_number]
+        attributes["phone_number_verified"] = ["true" if user.phone_verified else "false"]
+    if user.locale:
+        attributes["locale"] = [user.locale]
+    if user.display_name:
+        attributes["name"] = [user.display_name]
+    for key, value in user.custom.items():
+        attributes[f"custom.{key}"] = [value]
+    representation = {
+        "id": user.keycloak_id, "username": user.username, "enabled": not user.disabled,
+        "emailVerified": user.email_verified, "attributes": attributes,
+    }
+    if user.email:
+        representation["email"] = user.email
+    if user.created:
+        representation["createdTimestamp"] = user.created
+    return representation

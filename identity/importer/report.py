@@ -1,0 +1,188 @@
+"""The migration report: aggregates over the run's ledger, as JSON and as Markdown.
+
+Every input line has exactly one ledger row, so the totals add up by
+construction, and the report says so (`check`) rather than assuming it.
+Examples are Kii userIDs (or line numbers when a line had none): never a
+hash, a password or a profile field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from identity.importer.models import ImportRecord, ImportRun
+from identity.importer.profile import FLAG_DISABLED, FLAG_EMAIL, FLAG_NO_PASSWORD, FLAG_PHONE
+from identity.legacy.models import LegacyUser
+
+RECORDS = ImportRecord.__table__
+USERS = LegacyUser.__table__
+EXAMPLES = 5
+OUTCOMES = {
+    "profiles": ("imported", "updated", "unchanged", "failed"),
+    "hashes": ("stored", "unchanged", "kept", "unused", "failed"),
+    "deleted": ("disabled", "unchanged", "failed"),
+}
+
+
+def _examples(conn, run_id, source, outcome, reasons) -> dict:
+    """reason -> {count, examples}; `reasons` may hold comma-joined warnings."""
+    grouped: dict[str, dict] = {}
+    counts: Counter = Counter()
+    for reason_text, count in reasons:
+        for reason in (reason_text or "").split(","):
+            if reason:
+                counts[reason] += count
+    for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        rows = conn.execute(
+            sa.select(RECORDS.c.kii_user_id, RECORDS.c.line_no)
+            .where(RECORDS.c.run_id == run_id, RECORDS.c.source == source, RECORDS.c.outcome.in_(outcome),
+                   RECORDS.c.reason.like(f"%{reason}%"))
+            .order_by(RECORDS.c.line_no).limit(EXAMPLES)).all()
+        grouped[reason] = {"count": count,
+                           "examples": [r.kii_user_id or f"line {r.line_no}" for r in rows]}
+    return grouped
+
+
+def _ledger(conn, run_id: str, source: str) -> dict:
+    counts = dict(conn.execute(
+        sa.select(RECORDS.c.outcome, sa.func.count())
+        .where(RECORDS.c.run_id == run_id, RECORDS.c.source == source)
+        .group_by(RECORDS.c.outcome)).all())
+    totals = {"input": sum(counts.values())}
+    totals.update({outcome: counts.get(outcome, 0) for outcome in OUTCOMES[source]})
+    unknown = set(counts) - set(OUTCOMES[source])
+    totals["add_up"] = not unknown and totals["input"] == sum(totals[o] for o in OUTCOMES[source])
+    reasons = conn.execute(
+        sa.select(RECORDS.c.reason, sa.func.count())
+        .where(RECORDS.c.run_id == run_id, RECORDS.c.source == source, RECORDS.c.outcome == "failed")
+        .group_by(RECORDS.c.reason)).all()
+    totals["failures"] = _examples(conn, run_id, source, ["failed"], reasons)
+    return totals
+
+
+def _missing_from_export(ledger: sa.Engine, store: sa.Engine, run_id: str) -> dict:
+    """Users in the store that this run's profiles did not list (reported, never deleted)."""
+    count, examples, last = 0, [], ""
+    while True:
+        with store.connect() as conn:
+            ids = list(conn.execute(sa.select(USERS.c.kii_user_id).where(USERS.c.kii_user_id > last)
+                                    .order_by(USERS.c.kii_user_id).limit(5000)).scalars())
+        if not ids:
+            break
+        last = ids[-1]
+        with ledger.connect() as conn:
+            listed = set(conn.execute(sa.select(RECORDS.c.kii_user_id).where(
+                RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles",
+                RECORDS.c.kii_user_id.in_(ids))).scalars())
+        missing = [i for i in ids if i not in listed]
+        count += len(missing)
+        examples.extend(missing[:EXAMPLES - len(examples)])
+    return {"count": count, "examples": examples}
+
+
+def build_report(ledger: sa.Engine, store: sa.Engine, run_id: str, options) -> dict:
+    with ledger.connect() as conn:
+        run = conn.execute(sa.select(ImportRun.__table__).where(ImportRun.__table__.c.run_id == run_id)).mappings().one()
+        profiles = _ledger(conn, run_id, "profiles")
+        warning_reasons = conn.execute(
+            sa.select(RECORDS.c.reason, sa.func.count())
+            .where(RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles", RECORDS.c.outcome != "failed",
+                   RECORDS.c.reason.is_not(None))
+            .group_by(RECORDS.c.reason)).all()
+        warnings = _examples(conn, run_id, "profiles", ["imported", "updated", "unchanged"], warning_reasons)
+        flag = RECORDS.c.flags.op("&")
+        fields = conn.execute(
+            sa.select(*[sa.func.coalesce(sa.func.sum(sa.case((flag(bit) != 0, 1), else_=0)), 0).label(name)
+                        for name, bit in (("with_email", FLAG_EMAIL), ("with_phone", FLAG_PHONE),
+                                          ("disabled", FLAG_DISABLED), ("without_password", FLAG_NO_PASSWORD))])
+            .where(RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles", RECORDS.c.outcome != "failed")
+        ).mappings().one()
+        hashes = _ledger(conn, run_id, "hashes")
+        deleted = _ledger(conn, run_id, "deleted")
+    with store.connect() as conn:
+        states = defaultdict(int)
+        for state, disabled, count in conn.execute(
+                sa.select(USERS.c.state, USERS.c.disabled, sa.func.count()).group_by(USERS.c.state, USERS.c.disabled)):
+            states[getattr(state, "value", state)] += count
+            if disabled:
+                states["disabled"] += count
+    failures = profiles.pop("failures")
+    report = {
+        "run": {"run_id": run_id, "dry_run": options.dry_run, "arguments": json.loads(run["arguments"]),
+                "started_at": run["started_at"].isoformat() + "Z",
+                "report_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")},
+        "profiles": {k: profiles[k] for k in ("input", *OUTCOMES["profiles"])},
+        "failures": failures,
+        "warnings": warnings,
+        "fields": {k: int(v) for k, v in fields.items()},
+        "hashes": hashes,
+        "deleted": deleted,
+        "missing_from_export": _missing_from_export(ledger, store, run_id),
+        "store_after": dict(states),
+        "check": {"profiles_add_up": profiles["add_up"], "hashes_add_up": hashes["add_up"],
+                  "deleted_add_up": deleted["add_up"]},
+    }
+    for section in ("hashes", "deleted"):
+        report[section].pop("add_up")
+    return report
+
+
+def write_report(report: dict, path: Path) -> tuple[Path, Path]:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    markdown = path.with_suffix(".md")
+    markdown.write_text(render_markdown(report), encoding="utf-8")
+    return path, markdown
+
+
+def _table(title: str, rows: list[tuple]) -> str:
+    lines = [f"| {title} | count |", "| --- | ---: |"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _reasons(grouped: dict) -> str:
+    if not grouped:
+        return "None.\n"
+    lines = ["| reason | count | examples |", "| --- | ---: | --- |"]
+    lines += [f"| `{reason}` | {entry['count']} | {', '.join(map(str, entry['examples']))} |"
+              for reason, entry in grouped.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(report: dict) -> str:
+    run, profiles = report["run"], report["profiles"]
+    check = report["check"]
+    verdict = "every input line is accounted for" if all(check.values()) else "**TOTALS DO NOT ADD UP**"
+    parts = [
+        f"# Kii migration report{' (dry run: nothing was written)' if run['dry_run'] else ''}",
+        "",
+        f"Run `{run['run_id']}`, started {run['started_at']}, reported {run['report_at']}.",
+        f"Profiles: `{run['arguments']['profiles']}`; hashes: `{run['arguments']['hashes']}`; "
+        f"deletions: `{run['arguments']['deleted']}`.",
+        "",
+        f"**{profiles['input']} profile lines: {profiles['imported']} imported + {profiles['updated']} updated + "
+        f"{profiles['unchanged']} unchanged + {profiles['failed']} failed** ({verdict}).",
+        "",
+        "## Profiles", "", _table("outcome", list(profiles.items())), "",
+        "### Failures (not imported)", "", _reasons(report["failures"]),
+        "### Warnings (imported, with a problem)", "", _reasons(report["warnings"]),
+        "### Fields of the imported users", "", _table("field", list(report["fields"].items())), "",
+        "## Password hashes", "",
+        _table("outcome", [(k, v) for k, v in report["hashes"].items() if k != "failures"]), "",
+        "### Failures", "", _reasons(report["hashes"]["failures"]),
+        "## Deletions", "",
+        _table("outcome", [(k, v) for k, v in report["deleted"].items() if k != "failures"]), "",
+        _reasons(report["deleted"]["failures"]),
+        "## Users in the store that this export does not list", "",
+        f"{report['missing_from_export']['count']} (reported, not deleted); examples: "
+        f"{', '.join(report['missing_from_export']['examples']) or 'none'}.", "",
+        "## The legacy store after the run", "", _table("state", list(report["store_after"].items())), "",
+    ]
+    return "\n".join(parts)
