@@ -140,6 +140,7 @@ def kc_user(master_admin):
     made = []
 
     def make(**fields) -> dict:
+        master_admin.change_current_realm(TEST_REALM)
         username = fields.pop("username", f"user-{uuid.uuid4().hex[:12]}")
         password = fields.pop("password", None)
         payload = {"username": username, "enabled": True, **fields}
@@ -150,6 +151,7 @@ def kc_user(master_admin):
         return {"id": user_id, "username": username, "password": password}
 
     yield make
+    master_admin.change_current_realm(TEST_REALM)
     for user_id in made:
         master_admin.delete_user(user_id)
 
