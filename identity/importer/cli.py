@@ -81,3 +81,32 @@ def stats_command(as_json):
         return
     for name, value in stats.items():
         click.echo(f"{name:15} {value}")
+
+
+@migration_cli.command("verify")
+@click.option("--profiles", type=FILE, required=True)
+@click.option("--hashes", type=FILE)
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON here.")
+def verify_command(profiles, hashes, report):
+    """Reconcile the export with Keycloak and the legacy store; exit 1 when anything differs."""
+    from identity.db import db
+    from identity.importer.verify import Verifier
+    from identity.keycloak import keycloak
+
+    cfg = current_app.config
+    if not cfg["SECRET_KEY"]:
+        raise click.UsageError("set IDENTITY_SECRET_KEY (the one the import used): it keys the hash fingerprints")
+    result = Verifier(db.engine, keycloak.admin, cfg["KEYCLOAK_REALM"], current_app.extensions["legacy"],
+                      cfg["SECRET_KEY"]).run(profiles, hashes)
+    if report:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    t = result["totals"]
+    click.echo(f"profiles: {t['input']} read, {t['matched']} matched, {t['different']} different, "
+               f"{t['missing']} missing, {t['invalid']} invalid in the export; {t['extra']} extra")
+    for reason, entry in result["reasons"].items():
+        click.echo(f"  {reason}: {entry['count']} (e.g. {', '.join(entry['examples'])})")
+    if not result["add_up"]:
+        raise click.ClickException("totals do not add up")
+    if not result["ok"]:
+        raise SystemExit(1)
