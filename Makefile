@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade serve clean
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,13 +28,19 @@ bootstrap: install keycloak
 db-upgrade: install var/dev.env
 	$(WITH_ENV) identity db upgrade
 
+sample-import: install bootstrap db-upgrade
+	$(WITH_ENV) identity import-profiles --profiles config/sample/profiles.jsonl.gz \
+		--hashes config/sample/hashes.csv.gz --report var/sample-import/report.json
+
 serve: install var/dev.env
 	$(WITH_ENV) scripts/serve.sh start
 
 ## run: Keycloak, realm, database, service on 127.0.0.1:8000
-run: install keycloak bootstrap db-upgrade serve
+run: install keycloak bootstrap db-upgrade sample-import serve
 	@echo "Keycloak:  http://127.0.0.1:8080 (admin console: /admin, credentials in var/dev.env)"
 	@echo "Service:   http://127.0.0.1:8000 (GET /readyz); make stop to stop both"
+	@echo "Sample:    1,000 Kii users imported (report: var/sample-import/report.md);"
+	@echo "           demo user: loginName demo, Kii password Demo-Pass-2026 (README)"
 
 ## test: the whole suite against a real Keycloak (started when none runs)
 test: install tools keycloak

@@ -122,8 +122,12 @@ class Hasher:
         return f"$hmac-sha512${b64(raw)}${b64(salt)}", None
 
 
+DEMO = {"loginName": "demo", "emailAddress": "demo@example.com", "password": "Demo-Pass-2026",
+        "displayName": "演示用户 Demo"}
+
+
 def generate(out: Path, users: int, seed: int = 1, failure_rate: float = 0.002, gz: bool = False,
-             scheme: str = "bare", sample_every: int = 100, deleted: int = 5) -> dict:
+             scheme: str = "bare", sample_every: int = 100, deleted: int = 5, demo: bool = False) -> dict:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     writer = Writer(out, gz)
@@ -168,6 +172,11 @@ def generate(out: Path, users: int, seed: int = 1, failure_rate: float = 0.002, 
         }
         record = {k: v for k, v in record.items() if v is not None}
         password = f"Kii-{rng.randint(10**7, 10**8)}-{i}"
+        if demo and i == 0:
+            # The documented sample user of `make run` (README): enabled, with a password.
+            record.update(loginName=DEMO["loginName"], emailAddress=DEMO["emailAddress"], emailAddressVerified=True,
+                          displayName=DEMO["displayName"], _disabled=False, _hasPassword=True)
+            password = DEMO["password"]
         hash_row = None
         if record["_hasPassword"]:
             hash_row = [user_id, *hasher.hash(password, i)]
@@ -290,9 +299,13 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true")
     parser.add_argument("--scheme", choices=["bare", "mixed"], default="bare")
     parser.add_argument("--sample-every", type=int, default=100)
+    parser.add_argument("--demo", action="store_true", help="make the first user the documented demo user")
+    parser.add_argument("--no-passwords", action="store_true", help="do not write passwords.csv")
     args = parser.parse_args()
     manifest = generate(args.out, args.users, args.seed, args.failure_rate, args.gzip, args.scheme,
-                        args.sample_every)
+                        args.sample_every, demo=args.demo)
+    if args.no_passwords:
+        (args.out / "passwords.csv").unlink()
     print(json.dumps(manifest["totals"]), file=sys.stderr)
 
 

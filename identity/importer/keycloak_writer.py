@@ -35,12 +35,29 @@ class KeycloakWriter:
             return set(), set()
         response = self.admin.connection.raw_post(
             self._url("partialImport"), data=_json({"ifResourceExists": "SKIP", "users": users}))
+        if response.status_code >= 500 and len(users) > 1:
+            # Keycloak 26 fails the whole partialImport (NullPointerException) when a user
+            # collides with another by email but not by username: fall back to one call per user.
+            log.warning("partialImport failed; creating this batch one user at a time",
+                        extra={"status": response.status_code, "users": len(users)})
+            return self._create_one_by_one(users)
         _raise_for(response, "partialImport")
         added, skipped = set(), set()
         by_name = {u["username"]: u["id"] for u in users}
         for result in response.json().get("results", []):
             user_id = result.get("id") or by_name.get(result.get("resourceName"))
             (added if result.get("action") == "ADDED" else skipped).add(user_id)
+        return added, skipped
+
+    def _create_one_by_one(self, users: list[dict]) -> tuple[set[str], set[str]]:
+        added, skipped = set(), set()
+        for user in users:
+            response = self.admin.connection.raw_post(self._url("users"), data=_json(user))
+            if response.status_code == 409:
+                skipped.add(user["id"])
+                continue
+            _raise_for(response, "create user")
+            added.add(user["id"])
         return added, skipped
 
     def exists(self, user_id: str) -> bool:

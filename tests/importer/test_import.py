@@ -258,3 +258,37 @@ def test_gzip_input_empty_file_and_truncated_stream(import_app, export, tmp_path
     run_import(import_app, "--profiles", str(gz), "--hashes", str(d / "hashes.csv"),
                "--report", str(tmp_path / "g.json"), "--dry-run")
     assert read_report(tmp_path / "g.json")["profiles"]["imported"] == export["totals"]["imported"]
+
+
+def test_conflict_with_an_existing_keycloak_user(import_app, import_realm, export, tmp_path, master_admin):
+    """Someone else in Keycloak already has a user's email: that user fails, the batch goes on."""
+    expected_ok = {c["line"] for c in export["cases"] if c["source"] == "profiles"}
+    first = None
+    for number, line in enumerate(open(export["dir"] / "profiles.jsonl", "rb"), start=1):
+        record = json.loads(line) if number not in expected_ok else {}
+        if record.get("emailAddress") and record.get("loginName"):
+            first = record
+            break
+    master_admin.change_current_realm(import_realm.realm)
+    master_admin.create_user({"username": "someone-else", "email": first["emailAddress"].lower(), "enabled": True})
+    run_import(import_app, *args_for(export, tmp_path / "report.json"))
+    report = read_report(tmp_path / "report.json")
+    assert report["failures"]["keycloak_conflict"]["examples"] == [first["userID"]]
+    assert report["profiles"]["imported"] == export["totals"]["imported"] - 1
+    assert all(report["check"].values())
+    db.session.rollback()
+    assert db.session.get(LegacyUser, first["userID"]) is None
+
+
+def test_bundled_sample_matches_its_manifest(import_app, tmp_path):
+    """config/sample (what `make run` imports) still says what its manifest says."""
+    from tests.conftest import ROOT
+
+    sample = ROOT / "config" / "sample"
+    manifest = json.loads((sample / "manifest.json").read_text())
+    run_import(import_app, "--profiles", str(sample / "profiles.jsonl.gz"), "--hashes", str(sample / "hashes.csv.gz"),
+               "--report", str(tmp_path / "sample.json"), "--dry-run")
+    report = read_report(tmp_path / "sample.json")
+    assert report["profiles"]["imported"] == manifest["totals"]["imported"]
+    assert report["profiles"]["failed"] == manifest["totals"]["failed"]
+    assert report["warnings"] or report["failures"]
