@@ -41,6 +41,9 @@ SETTINGS = [
     Setting("KEYCLOAK_BOOTSTRAP_USERNAME", None,
             "Master-realm admin used only by `identity keycloak bootstrap`."),
     Setting("KEYCLOAK_BOOTSTRAP_PASSWORD", None, "Its password.", secret=True),
+    Setting("KEYCLOAK_BMP_ONLY", False,
+            "Set when Keycloak's database is MySQL/MariaDB: its user columns are utf8mb3, so the importer "
+            "replaces characters beyond the BMP (emoji) with U+FFFD and reports each such user."),
     Setting("KEYCLOAK_TIMEOUT", 10, "Seconds before a call to Keycloak gives up."),
     Setting("READINESS_TIMEOUT", 2, "Seconds each `/readyz` check may take."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "URL the apps use to reach this service."),

@@ -15,15 +15,25 @@
 #   KC_DB, KC_DB_URL, KC_DB_USERNAME, KC_DB_PASSWORD   use MariaDB/MySQL instead of H2
 #   KEYCLOAK_WAIT_SECONDS   300
 #   JAVA_HOME               otherwise the newest supported JDK found under /usr/lib/jvm
+#   KEYCLOAK_INSTANCE       a name: run a separate copy of the distribution (own data, pid and log),
+#                           e.g. the benchmark's Keycloak on MariaDB beside the development one
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSION="${KEYCLOAK_VERSION:-$(tr -d '[:space:]' < "$ROOT/config/keycloak-version")}"
 CACHE="$ROOT/.cache/keycloak"
-HOME_DIR="$CACHE/keycloak-$VERSION"
+DIST_DIR="$CACHE/keycloak-$VERSION"
 VAR="$ROOT/var"
-PID_FILE="$VAR/keycloak.pid"
-LOG_FILE="$VAR/keycloak.log"
+INSTANCE="${KEYCLOAK_INSTANCE:-}"
+if [ -n "$INSTANCE" ]; then
+  HOME_DIR="$CACHE/instances/$INSTANCE-$VERSION"
+  PID_FILE="$VAR/keycloak-$INSTANCE.pid"
+  LOG_FILE="$VAR/keycloak-$INSTANCE.log"
+else
+  HOME_DIR="$DIST_DIR"
+  PID_FILE="$VAR/keycloak.pid"
+  LOG_FILE="$VAR/keycloak.log"
+fi
 HTTP_PORT="${KEYCLOAK_HTTP_PORT:-8080}"
 MGMT_PORT="${KEYCLOAK_MGMT_PORT:-9000}"
 ENV_FILE="${KEYCLOAK_ENV_FILE:-$VAR/dev.env}"
@@ -44,20 +54,29 @@ pick_java() {
 }
 
 fetch() {
-  if [ -x "$HOME_DIR/bin/kc.sh" ]; then return; fi
+  fetch_dist
+  if [ "$HOME_DIR" != "$DIST_DIR" ] && [ ! -x "$HOME_DIR/bin/kc.sh" ]; then
+    mkdir -p "$(dirname "$HOME_DIR")"
+    rm -rf "$HOME_DIR.partial" && cp -a "$DIST_DIR" "$HOME_DIR.partial" && rm -rf "$HOME_DIR.partial/data"
+    mv "$HOME_DIR.partial" "$HOME_DIR"
+  fi
+}
+
+fetch_dist() {
+  if [ -x "$DIST_DIR/bin/kc.sh" ]; then return; fi
   mkdir -p "$CACHE"
   log "fetching org.keycloak:keycloak-quarkus-dist:$VERSION:zip with Maven"
   mvn -q -B dependency:copy \
     -Dartifact="org.keycloak:keycloak-quarkus-dist:$VERSION:zip" \
     -DoutputDirectory="$CACHE" -Dmdep.overWriteIfNewer=true
   local zip="$CACHE/keycloak-quarkus-dist-$VERSION.zip"
-  rm -rf "$HOME_DIR.partial"
-  mkdir -p "$HOME_DIR.partial"
+  rm -rf "$DIST_DIR.partial"
+  mkdir -p "$DIST_DIR.partial"
   # Unpack beside the target and rename, so an interrupted unzip never looks complete.
-  (cd "$HOME_DIR.partial" && jar xf "$zip" 2>/dev/null || unzip -q "$zip" -d "$HOME_DIR.partial")
-  mv "$HOME_DIR.partial/keycloak-$VERSION" "$HOME_DIR"
-  rm -rf "$HOME_DIR.partial" "$zip"
-  chmod +x "$HOME_DIR"/bin/*.sh
+  (cd "$DIST_DIR.partial" && jar xf "$zip" 2>/dev/null || unzip -q "$zip" -d "$DIST_DIR.partial")
+  mv "$DIST_DIR.partial/keycloak-$VERSION" "$DIST_DIR"
+  rm -rf "$DIST_DIR.partial" "$zip"
+  chmod +x "$DIST_DIR"/bin/*.sh
 }
 
 install_providers() {

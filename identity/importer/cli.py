@@ -47,11 +47,12 @@ def import_profiles_command(profiles, hashes, deleted, report, workers, batch_si
 
     cfg = current_app.config
     options = ImportOptions(profiles=profiles, hashes=hashes, deleted=deleted, report=report, workers=workers,
-                            batch_size=batch_size, dry_run=dry_run)
+                            batch_size=batch_size, dry_run=dry_run, bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"]))
     writer = None if dry_run else KeycloakWriter(operator_admin(), cfg["KEYCLOAK_REALM"])
     if not cfg["SECRET_KEY"]:
         raise click.UsageError("set IDENTITY_SECRET_KEY: it keys the fingerprints of imported hashes")
-    importer = Importer(db.engine, options, current_app.extensions["legacy"], cfg["SECRET_KEY"], writer)
+    importer = Importer(db.engine, options, current_app.extensions["legacy"], cfg["SECRET_KEY"], writer,
+                        realm=cfg["KEYCLOAK_REALM"])
     result = importer.run()
     if report:
         json_path, md_path = write_report(result, report)
@@ -97,7 +98,7 @@ def verify_command(profiles, hashes, report):
     if not cfg["SECRET_KEY"]:
         raise click.UsageError("set IDENTITY_SECRET_KEY (the one the import used): it keys the hash fingerprints")
     result = Verifier(db.engine, keycloak.admin, cfg["KEYCLOAK_REALM"], current_app.extensions["legacy"],
-                      cfg["SECRET_KEY"]).run(profiles, hashes)
+                      cfg["SECRET_KEY"], bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"])).run(profiles, hashes)
     if report:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
         Path(report).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-# Keycloak user ids are derived from the Kii userID, so a rerun (or a second
-# delivery) always addresses the same Keycloak user: idempotence without a lookup.
+# Keycloak user ids are derived from the realm and the Kii userID, so a rerun (or a
+# second delivery) always addresses the same Keycloak user: idempotence without a
+# lookup. (User ids are unique across a Keycloak's realms, hence the realm.)
 ID_NAMESPACE = uuid.UUID("6f1c3d0e-8b7a-5d2c-9e4f-0a1b2c3d4e5f")
 RESERVED = {"userID", "internalUserID", "loginName", "displayName", "emailAddress", "emailAddressVerified",
             "phoneNumber", "phoneNumberVerified", "country", "locale"}
@@ -40,6 +41,7 @@ class RecordError(ValueError):
 
 @dataclass
 class KiiUser:
+    realm: str
     kii_user_id: str
     username: str                 # Keycloak username: lower-cased loginName, else the userID
     login_name: str | None
@@ -58,7 +60,7 @@ class KiiUser:
 
     @property
     def keycloak_id(self) -> str:
-        return keycloak_id(self.kii_user_id)
+        return keycloak_id(self.realm, self.kii_user_id)
 
     @property
     def flags(self) -> int:
@@ -66,8 +68,8 @@ class KiiUser:
                 | (FLAG_DISABLED if self.disabled else 0) | (0 if self.has_password else FLAG_NO_PASSWORD))
 
 
-def keycloak_id(kii_user_id: str) -> str:
-    return str(uuid.uuid5(ID_NAMESPACE, kii_user_id))
+def keycloak_id(realm: str, kii_user_id: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"{realm}/{kii_user_id}"))
 
 
 def _bool(value, default: bool = False) -> bool:
@@ -109,7 +111,7 @@ def normalize_phone(value, country) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def parse_user(record: dict) -> KiiUser:
+def parse_user(record: dict, realm: str) -> KiiUser:
     """Validate and normalise one profile record, or raise RecordError(reason)."""
     user_id = record.get("userID")
     if not isinstance(user_id, str) or not user_id.strip():
@@ -163,14 +165,32 @@ def parse_user(record: dict) -> KiiUser:
         raise RecordError("custom_attributes_too_large", user_id)
 
     return KiiUser(
-        kii_user_id=user_id, username=(login_name or user_id).lower(), login_name=login_name, email=email,
+        realm=realm, kii_user_id=user_id, username=(login_name or user_id).lower(), login_name=login_name, email=email,
         email_verified=email_verified, phone_number=phone, phone_verified=phone_verified, locale=locale,
         display_name=display_name, disabled=disabled, has_password=has_password, created=created,
         modified=modified if modified is not None else (created or 0), custom=custom, warnings=warnings)
 
 
-def to_keycloak(user: KiiUser) -> dict:
-    """The Keycloak UserRepresentation: no credentials, enabled as Kii says."""
+NON_BMP = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def has_non_bmp(user: KiiUser) -> bool:
+    values = [user.display_name or "", user.locale or "", *user.custom.values()]
+    return any(NON_BMP.search(v) for v in values)
+
+
+def to_keycloak(user: KiiUser, bmp_only: bool = False) -> dict:
+    """The Keycloak UserRepresentation: no credentials, enabled as Kii says.
+
+    `bmp_only`: Keycloak on MySQL/MariaDB keeps names and attribute values in
+    utf8mb3 columns, which cannot hold characters beyond the Basic Multilingual
+    Plane (emoji, CJK Extension B); those become U+FFFD there (and the import
+    warns), instead of the whole user failing.
+    """
+    if bmp_only:
+        user = replace(user, display_name=NON_BMP.sub("\ufffd", user.display_name) if user.display_name else None,
+                       locale=NON_BMP.sub("\ufffd", user.locale) if user.locale else None,
+                       custom={k: NON_BMP.sub("\ufffd", v) for k, v in user.custom.items()})
     attributes = {"kii_user_id": [user.kii_user_id]}
     if user.phone_number:
         attributes["phone_number"] = [user.phone_number]

@@ -27,6 +27,8 @@ import json
 import logging
 import os
 import tempfile
+import threading
+import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ import sqlalchemy as sa
 from identity.importer import reader
 from identity.importer.keycloak_writer import KeycloakWriter
 from identity.importer.models import ImportHash, ImportRecord, ImportRun
-from identity.importer.profile import KiiUser, RecordError, keycloak_id, parse_user, to_keycloak
+from identity.importer.profile import KiiUser, RecordError, has_non_bmp, keycloak_id, parse_user, to_keycloak
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
 from identity.legacy.models import LegacyUser, MigrationState, utcnow
@@ -63,6 +65,7 @@ class ImportOptions:
     workers: int = 2
     batch_size: int = 500
     dry_run: bool = False
+    bmp_only: bool = False  # Keycloak stores its user fields in utf8mb3 (MySQL/MariaDB)
 
     def run_id(self) -> str:
         """Same files (path, size, modification time) and options: same run, so a rerun resumes it."""
@@ -77,6 +80,7 @@ class ImportOptions:
     def describe(self) -> dict:
         return {"profiles": str(self.profiles), "hashes": str(self.hashes) if self.hashes else None,
                 "deleted": str(self.deleted) if self.deleted else None, "dry_run": self.dry_run,
+                "bmp_only": self.bmp_only,
                 "workers": self.workers, "batch_size": self.batch_size}
 
 
@@ -106,7 +110,7 @@ def batched(iterable, size):
 
 class Importer:
     def __init__(self, store: sa.Engine, options: ImportOptions, legacy: LegacySettings,
-                 secret_key: str | bytes, writer: KeycloakWriter | None):
+                 secret_key: str | bytes, writer: KeycloakWriter | None, realm: str):
         if not secret_key:
             raise ValueError("IDENTITY_SECRET_KEY is required to import (it keys the hash fingerprints)")
         self.store = store
@@ -114,6 +118,7 @@ class Importer:
         self.legacy = legacy
         self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
         self.writer = None if options.dry_run else writer
+        self.realm = realm
         self.run_id = options.run_id()
         if options.dry_run:
             # The ledger of a dry run lives in a scratch database: nothing is written to the store.
@@ -124,6 +129,13 @@ class Importer:
         else:
             self.ledger = store
         self.in_flight: dict[Future, Plan] = {}
+        # Where the time goes (seconds, summed over threads): reported for the benchmark.
+        self.timings: dict[str, float] = defaultdict(float)
+        self._timing_lock = threading.Lock()
+
+    def _timed(self, name: str, started: float) -> None:
+        with self._timing_lock:
+            self.timings[name] += time.perf_counter() - started
 
     # --- the run --------------------------------------------------------------
 
@@ -137,6 +149,7 @@ class Importer:
         if self.options.deleted:
             self._apply_deletions()
         report = build_report(self.ledger, self.store, self.run_id, self.options)
+        report["run"]["timings_s"] = {k: round(v, 2) for k, v in sorted(self.timings.items())}
         with self.ledger.begin() as conn:
             conn.execute(STAGED.delete().where(STAGED.c.run_id == self.run_id))
             conn.execute(RUNS.update().where(RUNS.c.run_id == self.run_id).values(finished_at=utcnow()))
@@ -222,7 +235,9 @@ class Importer:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for lines in batched(reader.read_profiles(self.options.profiles), self.options.batch_size):
                 self._reap(block=len(self.in_flight) >= workers, progress=progress)
+                started = time.perf_counter()
                 plan = self._plan(lines)
+                self._timed("plan", started)
                 if not plan.records:
                     progress.update(len(lines))
                     continue
@@ -258,7 +273,7 @@ class Importer:
                 plan.records.append(self._record("profiles", line.line_no, "failed", None, line.reason))
                 continue
             try:
-                users.append((line, parse_user(line.record)))
+                users.append((line, parse_user(line.record, self.realm)))
             except RecordError as exc:
                 plan.records.append(self._record("profiles", line.line_no, "failed", exc.kii_user_id, exc.reason))
         if not users:
@@ -357,11 +372,13 @@ class Importer:
         elif user.has_password and row is None:
             warnings.append("missing_hash")
 
+        if self.options.bmp_only and has_non_bmp(user):
+            warnings.append("non_bmp_replaced")
         identity_fields = {"username": user.username, "email": user.email, "phone_number": user.phone_number,
                            "disabled": user.disabled, "kii_modified": user.modified}
         if row is None:
             usable = user.has_password and hash_ok
-            plan.creates.append((user, to_keycloak(user)))
+            plan.creates.append((user, to_keycloak(user, self.options.bmp_only)))
             plan.inserts.append({
                 "kii_user_id": user.kii_user_id, "keycloak_user_id": user.keycloak_id, **identity_fields,
                 "password_hash": staged["password_hash"] if usable else None,
@@ -376,7 +393,7 @@ class Importer:
             change = {}
             profile_changed = user.modified > (row["kii_modified"] or 0)
             if profile_changed:
-                plan.updates.append((user, to_keycloak(user)))
+                plan.updates.append((user, to_keycloak(user, self.options.bmp_only)))
                 change.update(identity_fields)
             state = MigrationState(row["state"])
             if staged is not None and hash_record is None:  # a usable hash for a user with a password
@@ -405,7 +422,10 @@ class Importer:
     def _apply(self, plan: Plan) -> None:
         """In a worker: Keycloak first (idempotent), then store and ledger in one transaction."""
         if self.writer is not None:
+            started = time.perf_counter()
             self._write_keycloak(plan)
+            self._timed("keycloak", started)
+        started = time.perf_counter()
         with self.ledger.begin() as conn:
             if not self.options.dry_run:
                 if plan.inserts:
@@ -414,6 +434,7 @@ class Importer:
                     conn.execute(USERS.update().where(USERS.c.kii_user_id == change["kii_user_id"])
                                  .values(**{k: v for k, v in change.items() if k != "kii_user_id"}))
             conn.execute(RECORDS.insert(), plan.records)
+        self._timed("store", started)
 
     def _write_keycloak(self, plan: Plan) -> None:
         _, skipped = self.writer.create([rep for _, rep in plan.creates])
@@ -487,7 +508,7 @@ class Importer:
                     continue
                 already = row["disabled"] and row["password_hash"] is None
                 if not already and self.writer is not None:
-                    self.writer.disable(keycloak_id(line.record))
+                    self.writer.disable(row["keycloak_user_id"] or keycloak_id(self.realm, line.record))
                 if not already:
                     state = row["state"] if row["state"] == MigrationState.migrated.value else \
                         MigrationState.reset_required.value

@@ -30,8 +30,9 @@ COMPARED = ("username", "email", "enabled", "emailVerified")
 
 
 class Verifier:
-    def __init__(self, store: sa.Engine, admin, realm: str, legacy, secret_key):
+    def __init__(self, store: sa.Engine, admin, realm: str, legacy, secret_key, bmp_only: bool = False):
         self.store, self.admin, self.realm, self.legacy = store, admin, realm, legacy
+        self.bmp_only = bmp_only
         self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
         self._scratch = tempfile.NamedTemporaryFile(prefix="identity-verify-", suffix=".db")
         self.scratch = sa.create_engine(f"sqlite:///{self._scratch.name}")
@@ -120,7 +121,7 @@ class Verifier:
                 self.counts["invalid"] += 1
                 continue
             try:
-                users.append(parse_user(line.record))
+                users.append(parse_user(line.record, self.realm))
             except RecordError:
                 self.counts["invalid"] += 1
         ids = [u.kii_user_id for u in users]
@@ -128,7 +129,7 @@ class Verifier:
             seen = set(conn.execute(sa.select(self.seen.c.kii_user_id).where(self.seen.c.kii_user_id.in_(ids)))
                        .scalars())
             kc = {r.id: json.loads(r.data) for r in conn.execute(
-                sa.select(self.kc).where(self.kc.c.id.in_([keycloak_id(i) for i in ids])))}
+                sa.select(self.kc).where(self.kc.c.id.in_([keycloak_id(self.realm, i) for i in ids])))}
             staged = {r.kii_user_id: r for r in conn.execute(
                 sa.select(self.hashes).where(self.hashes.c.kii_user_id.in_(ids)))}
         stored = {}
@@ -171,7 +172,7 @@ class Verifier:
         if kc_user is None:
             problems.append("missing_in_keycloak")
         else:
-            desired = to_keycloak(user)
+            desired = to_keycloak(user, self.bmp_only)
             attributes = kc_user.get("attributes") or {}
             if any(kc_user.get(f) != desired.get(f) for f in COMPARED if f != "email") or \
                     (kc_user.get("email") or None) != desired.get("email") or \

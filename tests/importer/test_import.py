@@ -94,7 +94,7 @@ def test_report_accounts_for_every_line_and_matches_the_export(import_app, impor
     for user in users[:40]:
         kii_id = user["attributes"]["kii_user_id"][0]
         record = profiles_by_id[kii_id]
-        assert user["id"] == keycloak_id(kii_id)
+        assert user["id"] == keycloak_id(import_realm.realm, kii_id)
         assert user["enabled"] == (str(record.get("_disabled")).lower() != "true")
         assert user["attributes"]["custom.deviceModel"] == [record["deviceModel"]]
         assert user["attributes"]["name"] == [record["displayName"]]
@@ -223,11 +223,11 @@ def test_second_delivery(import_app, import_realm, export, tmp_path, master_admi
     assert db.session.get(LegacyUser, signed_in).password_hash is None
     assert db.session.get(LegacyUser, rehashed).password_hash == "ab" * 32 != old_hash
     master_admin.change_current_realm(import_realm.realm)
-    assert master_admin.get_user(keycloak_id(changed))["attributes"]["name"] == ["新名字"]
+    assert master_admin.get_user(keycloak_id(import_realm.realm, changed))["attributes"]["name"] == ["新名字"]
 
     gone = db.session.get(LegacyUser, deleted_id)
     assert gone.disabled and gone.password_hash is None
-    assert master_admin.get_user(keycloak_id(deleted_id))["enabled"] is False
+    assert master_admin.get_user(keycloak_id(import_realm.realm, deleted_id))["enabled"] is False
     assert report["deleted"]["disabled"] == 1
     assert report["deleted"]["failures"]["deleted_unknown_user"]["count"] == 1
 

@@ -36,9 +36,9 @@ def test_finds_a_user_deleted_behind_the_importers_back(import_app, import_realm
     users = db.session.query(LegacyUser).order_by(LegacyUser.kii_user_id).limit(3).all()
     gone, renamed, rehashed = users[0].kii_user_id, users[1].kii_user_id, users[2].kii_user_id
     master_admin.change_current_realm(import_realm.realm)
-    master_admin.delete_user(keycloak_id(gone))
-    current = master_admin.get_user(keycloak_id(renamed))
-    master_admin.update_user(keycloak_id(renamed), {**current, "enabled": not current["enabled"]})
+    master_admin.delete_user(keycloak_id(import_realm.realm, gone))
+    current = master_admin.get_user(keycloak_id(import_realm.realm, renamed))
+    master_admin.update_user(keycloak_id(import_realm.realm, renamed), {**current, "enabled": not current["enabled"]})
     users[2].hash_fingerprint = "0" * 64
     db.session.commit()
 
