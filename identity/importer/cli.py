@@ -36,7 +36,8 @@ def operator_admin():
               help="Where to write the JSON report (a Markdown summary goes beside it).")
 @click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
               help="Batches written to Keycloak at once.")
-@click.option("--batch-size", type=click.IntRange(1, 5000), default=500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 5000), default=200, show_default=True,
+              help="Users per partialImport call (smaller batches measured faster; docs/benchmarks.md).")
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing to Keycloak or the store.")
 def import_profiles_command(profiles, hashes, deleted, report, workers, batch_size, dry_run):
     """Import Kii users into Keycloak and their hashes into the legacy store (resumable)."""

@@ -1,0 +1,77 @@
+"""Cognito's errors: each a small class with its wire name, HTTP status and default message.
+
+One error handler (identity.cognito.api) turns any of them into
+``{"__type": ..., "message": ...}`` with the ``x-amzn-ErrorType`` header, as
+boto3 expects.
+"""
+
+from __future__ import annotations
+
+
+class CognitoError(Exception):
+    type = "InternalErrorException"
+    status = 400
+    message = ""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+class InternalError(CognitoError):
+    type = "InternalErrorException"
+    status = 500
+    message = "Internal server error."
+
+
+class InvalidParameterError(CognitoError):
+    type = "InvalidParameterException"
+
+
+class NotAuthorizedError(CognitoError):
+    type = "NotAuthorizedException"
+    message = "Incorrect username or password."
+
+
+class UserDisabledError(NotAuthorizedError):
+    message = "User is disabled."
+
+
+class PasswordAttemptsExceededError(NotAuthorizedError):
+    message = "Password attempts exceeded"
+
+
+class RefreshTokenRevokedError(NotAuthorizedError):
+    message = "Refresh Token has been revoked"
+
+
+class AccessTokenRevokedError(NotAuthorizedError):
+    message = "Access Token has been revoked"
+
+
+class PasswordResetRequiredError(CognitoError):
+    type = "PasswordResetRequiredException"
+    message = "Password reset required for the user"
+
+
+class UserNotConfirmedError(CognitoError):
+    type = "UserNotConfirmedException"
+    message = "User is not confirmed."
+
+
+class ResourceNotFoundError(CognitoError):
+    type = "ResourceNotFoundException"
+
+
+class UnknownOperationError(CognitoError):
+    type = "UnknownOperationException"
+
+
+class TooManyRequestsError(CognitoError):
+    type = "TooManyRequestsException"
+    message = "Too many requests."
+
+
+class LimitExceededError(CognitoError):
+    type = "LimitExceededException"
+    message = "Attempt limit exceeded, please try after some time."

@@ -1,0 +1,124 @@
+"""Keycloak's OpenID Connect endpoints, as the service calls them.
+
+Every call carries ``X-Forwarded-*`` headers built from the public base URL,
+so Keycloak (started with ``--proxy-headers xforwarded``) names the public
+issuer in the tokens it issues and accepts them back, whichever internal
+address the service reaches it at. One pooled HTTP session per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+
+class KeycloakUnavailable(Exception):
+    """Keycloak did not answer, or answered with a server error."""
+
+
+@dataclass
+class OAuthError(Exception):
+    status: int
+    error: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description}"
+
+
+def forwarded_headers(public_base_url: str) -> dict[str, str]:
+    parts = urlsplit(public_base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return {"X-Forwarded-Proto": parts.scheme, "X-Forwarded-Host": parts.hostname or "",
+            "X-Forwarded-Port": str(port),
+            **({"X-Forwarded-Prefix": parts.path.rstrip("/")} if parts.path.rstrip("/") else {})}
+
+
+class OIDC:
+    def __init__(self, internal_url: str, realm: str, public_base_url: str, timeout: float):
+        self.base = f"{internal_url.rstrip('/')}/realms/{realm}/protocol/openid-connect"
+        self.realm_url = f"{internal_url.rstrip('/')}/realms/{realm}"
+        self.issuer = f"{public_base_url.rstrip('/')}/realms/{realm}"
+        self.headers = forwarded_headers(public_base_url)
+        self.timeout = timeout
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        # One pool per process and thread: gunicorn forks, and requests' pools are not fork-safe.
+        key = os.getpid()
+        session = getattr(self._local, "session", None)
+        if session is None or getattr(self._local, "pid", None) != key:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+            session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+            self._local.session, self._local.pid = session, key
+        return session
+
+    def _call(self, method: str, url: str, **kwargs) -> requests.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        try:
+            response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise KeycloakUnavailable(type(exc).__name__) from None
+        if response.status_code >= 500:
+            raise KeycloakUnavailable(f"HTTP {response.status_code}")
+        return response
+
+    def _token(self, data: dict, client_id: str, client_secret: str | None) -> dict:
+        data = {**data, "client_id": client_id}
+        if client_secret:
+            data["client_secret"] = client_secret
+        response = self._call("POST", f"{self.base}/token", data=data)
+        if response.status_code != 200:
+            raise _oauth_error(response)
+        return response.json()
+
+    def password_grant(self, client_id: str, client_secret: str | None, username: str, password: str,
+                       scope: str = "openid") -> dict:
+        return self._token({"grant_type": "password", "username": username, "password": password, "scope": scope},
+                           client_id, client_secret)
+
+    def refresh_grant(self, client_id: str, client_secret: str | None, refresh_token: str) -> dict:
+        return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token}, client_id, client_secret)
+
+    def code_grant(self, form: dict, client_id: str, client_secret: str | None) -> dict:
+        return self._token(form, client_id, client_secret)
+
+    def revoke(self, client_id: str, client_secret: str | None, token: str) -> None:
+        data = {"token": token, "token_type_hint": "refresh_token", "client_id": client_id}
+        if client_secret:
+            data["client_secret"] = client_secret
+        response = self._call("POST", f"{self.base}/revoke", data=data)
+        if response.status_code not in (200, 204):
+            raise _oauth_error(response)
+
+    def userinfo(self, access_token: str) -> dict:
+        response = self._call("GET", f"{self.base}/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+        if response.status_code != 200:
+            raise OAuthError(response.status_code, "invalid_token", "access token not active")
+        return response.json()
+
+    def certs(self) -> dict:
+        response = self._call("GET", f"{self.base}/certs")
+        response.raise_for_status()
+        return response.json()
+
+    def discovery(self) -> dict:
+        response = self._call("GET", f"{self.realm_url}/.well-known/openid-configuration")
+        response.raise_for_status()
+        return response.json()
+
+
+def _oauth_error(response: requests.Response) -> OAuthError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    return OAuthError(response.status_code, str(body.get("error", "invalid_request")),
+                      str(body.get("error_description", "")))

@@ -1,0 +1,147 @@
+"""First-login migration: the one state machine both the JSON API and the Keycloak bridge use.
+
+    pending --(right legacy password; Keycloak now holds it)--> migrated
+    pending --(wrong password)--> pending, failed_attempts + 1 (locked out after the threshold)
+    reset_required: no usable legacy hash, the user resets by email
+
+Exactly once, crash-safe: the legacy hash is checked without a lock (it is
+the slow part); then the row is locked (``SELECT ... FOR UPDATE``, or SQLite's
+write lock), re-read, Keycloak is given the password, and only then is the
+row marked migrated and its hash deleted, in that transaction. Whatever step
+a crash interrupts, the row still says pending with its hash, Keycloak holds
+either nothing or the same password, and the next attempt with that password
+does the same steps again. Concurrent first sign-ins of one user queue on the
+row lock; all but the first find it migrated.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+import sqlalchemy as sa
+
+from identity.legacy import hashes
+from identity.legacy.credentials import LegacySettings
+from identity.legacy.models import LegacyUser, MigrationState, utcnow
+
+log = logging.getLogger(__name__)
+USERS = LegacyUser.__table__
+
+
+class Outcome(enum.Enum):
+    MIGRATED = "migrated"                  # the password moved to Keycloak just now
+    ALREADY_MIGRATED = "already_migrated"  # Keycloak holds the password: sign in there
+    WRONG_PASSWORD = "wrong_password"
+    LOCKED = "locked"
+    RESET_REQUIRED = "reset_required"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Lockout:
+    threshold: int = 5          # failures before a lockout, as Cognito does
+    base_seconds: int = 60      # first lockout; doubles with each further failure
+    max_seconds: int = 900
+
+    def until(self, failures: int, now: datetime) -> datetime | None:
+        if failures < self.threshold:
+            return None
+        seconds = min(self.base_seconds * 2 ** (failures - self.threshold), self.max_seconds)
+        return now + timedelta(seconds=seconds)
+
+
+class FailPoint(Exception):
+    """Raised at a named step when a test asks for a crash there."""
+
+
+class LegacyMigration:
+    def __init__(self, engine: sa.Engine, legacy: LegacySettings,
+                 set_password: Callable[[str, str], None], lockout: Lockout = Lockout(),
+                 failpoints: frozenset[str] = frozenset()):
+        self.engine = engine
+        self.legacy = legacy
+        self.set_password = set_password      # (keycloak_user_id, password): Keycloak now holds it
+        self.lockout = lockout
+        self.failpoints = failpoints
+
+    def _failpoint(self, name: str) -> None:
+        if name in self.failpoints:
+            raise FailPoint(name)
+
+    # --- look-up ----------------------------------------------------------------
+
+    def find(self, username: str | None = None, email: str | None = None, phone: str | None = None):
+        """The row for a sign-in identifier (already normalised), or None."""
+        clauses = []
+        if username:
+            clauses.append(USERS.c.username == username)
+        if email:
+            clauses.append(USERS.c.email == email)
+        if phone:
+            clauses.append(USERS.c.phone_number == phone)
+        if not clauses:
+            return None
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(USERS).where(sa.or_(*clauses)).limit(2)).mappings().all()
+        # Two different users match (a loginName equal to another's email): refuse to guess.
+        return rows[0] if len(rows) == 1 else None
+
+    # --- the attempt ----------------------------------------------------------------
+
+    def attempt(self, row, password: str) -> Outcome:
+        now = utcnow()
+        state = MigrationState(row["state"])
+        if state == MigrationState.migrated:
+            return Outcome.ALREADY_MIGRATED
+        if state == MigrationState.reset_required or not row["password_hash"]:
+            return Outcome.RESET_REQUIRED
+        if row["locked_until"] and row["locked_until"] > now:
+            return Outcome.LOCKED
+        try:
+            ok = self.legacy.verify(password, row["password_hash"], row["salt"])
+        except hashes.LegacyHashError as exc:
+            # The import checked every hash; one that still cannot be read is a reset case.
+            log.error("legacy hash unverifiable", extra={"kii_user_id": row["kii_user_id"], "reason": exc.code})
+            return Outcome.RESET_REQUIRED
+        if not ok:
+            return self._record_failure(row["kii_user_id"], now)
+        if row["disabled"]:
+            return Outcome.DISABLED
+        self._failpoint("after_hash_check")
+        return self._migrate(row["kii_user_id"], password)
+
+    def _record_failure(self, kii_user_id: str, now: datetime) -> Outcome:
+        with self.engine.begin() as conn:
+            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
+                         .values(failed_attempts=USERS.c.failed_attempts + 1, last_failed_at=now))
+            failures = conn.execute(sa.select(USERS.c.failed_attempts)
+                                    .where(USERS.c.kii_user_id == kii_user_id)).scalar_one()
+            until = self.lockout.until(failures, now)
+            if until:
+                conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(locked_until=until))
+        return Outcome.LOCKED if until else Outcome.WRONG_PASSWORD
+
+    def _migrate(self, kii_user_id: str, password: str) -> Outcome:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # SQLite ignores FOR UPDATE: a no-op write takes the database's write lock instead.
+                conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
+                             .values(kii_user_id=USERS.c.kii_user_id))
+            row = conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)
+                               .with_for_update()).mappings().one()
+            if MigrationState(row["state"]) == MigrationState.migrated:
+                return Outcome.ALREADY_MIGRATED
+            self.set_password(row["keycloak_user_id"], password)
+            self._failpoint("after_keycloak_set")
+            now = utcnow()
+            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
+                state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
+                hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now,
+                state_changed_at=now, updated_at=now))
+            self._failpoint("before_commit")
+        log.info("legacy password migrated", extra={"kii_user_id": kii_user_id})
+        return Outcome.MIGRATED
