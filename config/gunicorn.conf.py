@@ -12,3 +12,5 @@ graceful_timeout = 20
 keepalive = 5
 # Path without the query string (%(U)s): a query can carry a code or a state.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# Our JSON logs go to stderr: send them to the error log file too.
+capture_output = True

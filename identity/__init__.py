@@ -12,13 +12,24 @@ def create_app(test_config=None):
     logs.init_app(app)
 
     from identity import db, health, legacy
+    from identity.cognito import cognito
     from identity.keycloak import keycloak
+    from identity.oauth import endpoints as oauth_endpoints
 
     db.init_app(app)
     keycloak.init_app(app)
     legacy.init_app(app)
+    cognito.init_app(app)
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(oauth_endpoints.bp)
+
+    if int(app.config["TRUSTED_PROXIES"]) > 0:
+        # The client address (throttling, audit) from X-Forwarded-For, trusting that many proxies.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from identity import cli
 

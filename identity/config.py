@@ -8,6 +8,7 @@ list for operators; a test keeps the two in step.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,9 @@ SETTINGS = [
     Setting("KEYCLOAK_APP_CLIENT_ID", "mobile", "Client id of the public app client (the Cognito `ClientId`)."),
     Setting("KEYCLOAK_APP_REDIRECT_URIS", ["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
             "Redirect URIs allowed for the app client (JSON list)."),
+    Setting("APP_CLIENT_SECRETS", {},
+            "App clients with a secret (Cognito clients that send SECRET_HASH): JSON object client id -> secret. "
+            "The public app client needs none.", secret=True),
     Setting("KEYCLOAK_ADMIN_CLIENT_ID", "identity-service",
             "Confidential client the service uses for the Admin API (service account)."),
     Setting("KEYCLOAK_ADMIN_CLIENT_SECRET", None, "Secret of that client; bootstrap sets it in Keycloak.",
@@ -56,6 +60,14 @@ SETTINGS = [
     Setting("LEGACY_LAYER_TIME_COST", 2, "argon2id iterations of the layer `identity legacy wrap` puts on legacy hashes."),
     Setting("LEGACY_LAYER_MEMORY_KIB", 19456, "argon2id memory (KiB) of that layer (OWASP's minimum: 19 MiB, t=2, p=1)."),
     Setting("LEGACY_LAYER_PARALLELISM", 1, "argon2id lanes of that layer."),
+    Setting("LOCKOUT_THRESHOLD", 5, "Failed legacy sign-ins of one account before it is locked out."),
+    Setting("LOCKOUT_BASE_SECONDS", 60, "First lockout; doubles with each further failure."),
+    Setting("LOCKOUT_MAX_SECONDS", 900, "Longest lockout."),
+    Setting("IP_FAILURE_LIMIT", 50, "Failed sign-ins from one client address within the window before "
+            "that address gets `Password attempts exceeded`."),
+    Setting("IP_FAILURE_WINDOW_SECONDS", 900, "That window."),
+    Setting("TRUSTED_PROXIES", 0, "How many reverse proxies (nginx) put X-Forwarded-For in front of the "
+            "service: the client address is taken from that many hops back."),
     Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),
 ]
 
@@ -74,6 +86,9 @@ def load(app, test_config=None) -> None:
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_recycle": 3600})
     cfg["KEYCLOAK_URL"] = str(cfg["KEYCLOAK_URL"]).rstrip("/")
     cfg["KEYCLOAK_PUBLIC_URL"] = str(cfg["KEYCLOAK_PUBLIC_URL"] or cfg["KEYCLOAK_URL"]).rstrip("/")
+    if isinstance(cfg["APP_CLIENT_SECRETS"], str):
+        cfg["APP_CLIENT_SECRETS"] = json.loads(cfg["APP_CLIENT_SECRETS"] or "{}")
+    cfg.setdefault("FAILPOINTS", frozenset())  # tests only: named steps at which to simulate a crash
     if isinstance(cfg["KEYCLOAK_APP_REDIRECT_URIS"], str):
         cfg["KEYCLOAK_APP_REDIRECT_URIS"] = [u for u in cfg["KEYCLOAK_APP_REDIRECT_URIS"].split(",") if u]
     if cfg["DATABASE_URL"].startswith("sqlite:///"):

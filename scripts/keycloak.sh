@@ -109,8 +109,10 @@ start() {
   local java_home; java_home="$(pick_java)"
   export JAVA_HOME="$java_home" PATH="$java_home/bin:$PATH"
   local mode=start-dev
+  # --proxy-headers: Keycloak names the public issuer (sent by the service or by nginx as
+  # X-Forwarded-*) in the tokens it issues; it binds to loopback, so only local callers reach it.
   local args=(--http-host=127.0.0.1 --http-port="$HTTP_PORT" --http-management-port="$MGMT_PORT"
-              --health-enabled=true --metrics-enabled=true)
+              --health-enabled=true --metrics-enabled=true --proxy-headers=xforwarded)
   if [ -n "${KC_DB:-}" ]; then
     # A real database: production mode settings, still plain HTTP on loopback.
     mode=start

@@ -45,7 +45,8 @@ class KeycloakWriter:
         added, skipped = set(), set()
         by_name = {u["username"]: u["id"] for u in users}
         for result in response.json().get("results", []):
-            user_id = result.get("id") or by_name.get(result.get("resourceName"))
+            # Our id, by username: for a SKIPPED user Keycloak reports the id of whoever holds the name.
+            user_id = by_name.get(result.get("resourceName")) or result.get("id")
             (added if result.get("action") == "ADDED" else skipped).add(user_id)
         return added, skipped
 

@@ -292,3 +292,16 @@ def test_bundled_sample_matches_its_manifest(import_app, tmp_path):
     assert report["profiles"]["imported"] == manifest["totals"]["imported"]
     assert report["profiles"]["failed"] == manifest["totals"]["failed"]
     assert report["warnings"] or report["failures"]
+
+
+def test_a_username_held_by_another_keycloak_user_is_a_conflict(import_app, import_realm, export, tmp_path,
+                                                                 master_admin):
+    """partialImport skips it and names the other user's id: the importer must not take that for its own."""
+    expected_bad = {c["line"] for c in export["cases"] if c["source"] == "profiles"}
+    record = next(json.loads(line) for n, line in enumerate(open(export["dir"] / "profiles.jsonl", "rb"), 1)
+                  if n not in expected_bad and json.loads(line).get("loginName"))
+    master_admin.change_current_realm(import_realm.realm)
+    master_admin.create_user({"username": record["loginName"].lower(), "enabled": True})
+    run_import(import_app, *args_for(export, tmp_path / "report.json"))
+    report = read_report(tmp_path / "report.json")
+    assert report["failures"]["keycloak_conflict"]["examples"] == [record["userID"]]

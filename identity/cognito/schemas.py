@@ -1,0 +1,55 @@
+"""Request bodies of the JSON API, validated with marshmallow.
+
+Fields the apps may send that the service does not use (AnalyticsMetadata,
+UserContextData, ClientMetadata, ...) are accepted and ignored, as Cognito
+does; a missing or mistyped field is an InvalidParameterException naming it.
+"""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from identity.cognito.errors import InvalidParameterError
+
+NonEmpty = validate.Length(min=1, max=2048)
+
+
+class _Base(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class InitiateAuthSchema(_Base):
+    AuthFlow = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    AuthParameters = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.Length(max=8192)),
+                                 load_default=dict)
+
+
+class AccessTokenSchema(_Base):
+    AccessToken = fields.String(required=True, validate=validate.Length(min=1, max=16384))
+
+
+class RevokeTokenSchema(_Base):
+    Token = fields.String(required=True, validate=validate.Length(min=1, max=16384))
+    ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    ClientSecret = fields.String(validate=validate.Length(min=1, max=256))
+
+
+def load(schema: Schema, body) -> dict:
+    if not isinstance(body, dict):
+        raise InvalidParameterError("The request body must be a JSON object.")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        field, problems = next(iter(sorted(exc.messages.items())))
+        problem = problems[0] if isinstance(problems, list) and problems else problems
+        if isinstance(problem, dict):  # a nested field (AuthParameters.X)
+            inner, inner_problems = next(iter(problem.items()))
+            field, problem = f"{field}.{inner}", str(inner_problems)
+        if problem == "Missing data for required field.":
+            problem = "Member must not be null"
+        count = len(exc.messages)
+        raise InvalidParameterError(
+            f"{count} validation error{'s' if count > 1 else ''} detected: Value at '{field}' failed to satisfy "
+            f"constraint: {problem}") from None

@@ -1,0 +1,256 @@
+"""The Cognito operations, backed by Keycloak and the legacy store. No Flask here.
+
+Each public method takes the operation's validated request (a dict) and the
+client's address, and returns the response body or raises a CognitoError.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import threading
+import time
+
+import phonenumbers
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from identity.cognito import errors
+from identity.cognito.throttle import ClientThrottle
+from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
+from identity.legacy.migration import LegacyMigration, Outcome
+
+log = logging.getLogger(__name__)
+JWKS_TTL = 300
+
+
+def normalise_identifiers(username: str) -> dict:
+    """What a typed USERNAME may be: a loginName, an email or a phone number."""
+    text = username.strip()
+    found = {"username": text.lower()}
+    if "@" in text:
+        found["email"] = text.lower()
+    digits = text.replace(" ", "").replace("-", "")
+    if digits.lstrip("+").isdigit() and len(digits) >= 7:
+        try:
+            number = phonenumbers.parse(digits, "CN")
+            if phonenumbers.is_valid_number(number):
+                found["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        except phonenumbers.NumberParseException:
+            pass
+    return found
+
+
+def secret_hash(client_secret: str, username: str, client_id: str) -> str:
+    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class CognitoService:
+    def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: dict[str, str | None],
+                 migration: LegacyMigration, throttle: ClientThrottle):
+        self.oidc = oidc
+        self.admin_factory = admin_factory   # -> python-keycloak admin (token reused per process)
+        self.realm = realm
+        self.clients = clients               # client id -> secret (None for public clients)
+        self.migration = migration
+        self.throttle = throttle
+        self._jwks: tuple[float, KeySet] | None = None
+        self._jwks_lock = threading.Lock()
+
+    # --- helpers -------------------------------------------------------------------
+
+    def client(self, client_id: str) -> str | None:
+        if client_id not in self.clients:
+            raise errors.ResourceNotFoundError(f"User pool client {client_id} does not exist.")
+        return self.clients[client_id]
+
+    def check_secret_hash(self, client_id: str, secret: str | None, username: str | None, given: str | None):
+        if secret is None:
+            return
+        if not given:
+            raise errors.NotAuthorizedError(
+                f"Client {client_id} is configured with secret but SECRET_HASH was not received")
+        if not username or not hmac.compare_digest(secret_hash(secret, username, client_id), given):
+            raise errors.NotAuthorizedError(f"Unable to verify secret hash for client {client_id}")
+
+    @staticmethod
+    def authentication_result(tokens: dict, with_refresh: bool = True) -> dict:
+        result = {"AccessToken": tokens["access_token"], "IdToken": tokens.get("id_token", ""),
+                  "ExpiresIn": int(tokens.get("expires_in", 3600)), "TokenType": "Bearer"}
+        if with_refresh and tokens.get("refresh_token"):
+            result["RefreshToken"] = tokens["refresh_token"]
+        return {"AuthenticationResult": result, "ChallengeParameters": {}}
+
+    # --- InitiateAuth ----------------------------------------------------------------
+
+    def initiate_auth(self, request: dict, client_ip: str | None) -> dict:
+        client_id, flow, params = request["ClientId"], request["AuthFlow"], request["AuthParameters"]
+        secret = self.client(client_id)
+        if flow == "USER_PASSWORD_AUTH":
+            for name in ("USERNAME", "PASSWORD"):
+                if not params.get(name):
+                    raise errors.InvalidParameterError(f"Missing required parameter {name}")
+            self.check_secret_hash(client_id, secret, params["USERNAME"], params.get("SECRET_HASH"))
+            return self.password_sign_in(client_id, secret, params["USERNAME"], params["PASSWORD"], client_ip)
+        if flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
+            if not params.get("REFRESH_TOKEN"):
+                raise errors.InvalidParameterError("Missing required parameter REFRESH_TOKEN")
+            if secret is not None:
+                self.check_secret_hash(client_id, secret, params.get("USERNAME"), params.get("SECRET_HASH"))
+            try:
+                tokens = self.oidc.refresh_grant(client_id, secret, params["REFRESH_TOKEN"])
+            except OAuthError:
+                raise errors.RefreshTokenRevokedError() from None
+            except KeycloakUnavailable:
+                raise errors.InternalError() from None
+            return self.authentication_result(tokens, with_refresh=False)
+        raise errors.InvalidParameterError(f"Unsupported AuthFlow: {flow}"[:200])
+
+    def password_sign_in(self, client_id, secret, username, password, client_ip) -> dict:
+        if self.throttle.blocked(client_ip):
+            raise errors.PasswordAttemptsExceededError()
+        keycloak_username = username
+        try:
+            row = self.migration.find(**normalise_identifiers(username))
+        except Exception:
+            log.exception("legacy store unavailable")
+            raise errors.InternalError() from None
+        if row is not None:
+            keycloak_username = row["username"] or row["email"] or username
+            if row["state"] != "migrated":
+                outcome = self._legacy_attempt(row, password)
+                if outcome is Outcome.WRONG_PASSWORD or outcome is Outcome.LOCKED:
+                    # Ask Keycloak too: the answer (always a refusal, it has no password for this user)
+                    # costs what a wrong password of a migrated user costs, so timing tells nothing,
+                    # and Keycloak's own brute-force counters see the attempt.
+                    self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip, quiet=True)
+                    self.throttle.failure(client_ip)
+                    if outcome is Outcome.LOCKED:
+                        raise errors.PasswordAttemptsExceededError()
+                    raise errors.NotAuthorizedError()
+                if outcome is Outcome.RESET_REQUIRED:
+                    raise errors.PasswordResetRequiredError()
+                if outcome is Outcome.DISABLED:
+                    raise errors.UserDisabledError()
+                # MIGRATED or ALREADY_MIGRATED: Keycloak holds the password now.
+        tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
+        return self.authentication_result(tokens)
+
+    def _legacy_attempt(self, row, password) -> Outcome:
+        try:
+            return self.migration.attempt(row, password)
+        except KeycloakUnavailable:
+            raise errors.InternalError() from None
+        except errors.CognitoError:
+            raise
+        except Exception:
+            log.exception("first-login migration failed")
+            raise errors.InternalError() from None
+
+    def _keycloak_grant(self, client_id, secret, username, password, client_ip, quiet=False) -> dict | None:
+        try:
+            return self.oidc.password_grant(client_id, secret, username, password,
+                                            scope="openid aws.cognito.signin.user.admin")
+        except KeycloakUnavailable:
+            if quiet:
+                return None
+            raise errors.InternalError() from None
+        except OAuthError as exc:
+            if quiet:
+                return None
+            description = exc.description.lower()
+            if "temporarily disabled" in description or "temporarily locked" in description:
+                raise errors.PasswordAttemptsExceededError() from None
+            if "disabled" in description:
+                raise errors.UserDisabledError() from None
+            if "not fully set up" in description:
+                raise errors.PasswordResetRequiredError() from None
+            if exc.error == "invalid_client" or exc.error == "unauthorized_client":
+                raise errors.NotAuthorizedError(f"Client {client_id} is not allowed this flow") from None
+            self.throttle.failure(client_ip)
+            raise errors.NotAuthorizedError() from None
+
+    # --- access-token operations ---------------------------------------------------------
+
+    def _keyset(self, refresh: bool = False) -> KeySet:
+        with self._jwks_lock:
+            if refresh or self._jwks is None or time.monotonic() - self._jwks[0] > JWKS_TTL:
+                self._jwks = (time.monotonic(), KeySet.import_key_set(self.jwks()))
+            return self._jwks[1]
+
+    def jwks(self) -> dict:
+        """Keycloak's signing keys as Cognito publishes them (RS256 signature keys only)."""
+        keys = [k for k in self.oidc.certs().get("keys", []) if k.get("use", "sig") == "sig" and k.get("alg") == "RS256"]
+        return {"keys": keys}
+
+    def verify_access_token(self, token: str) -> dict:
+        """Cognito's verifier: signature by kid, iss, exp, token_use; then the session must be alive."""
+        try:
+            try:
+                decoded = jwt.decode(token, self._keyset(), algorithms=["RS256"])
+            except (JoseError, ValueError):
+                decoded = jwt.decode(token, self._keyset(refresh=True), algorithms=["RS256"])
+            claims = decoded.claims
+            jwt.JWTClaimsRegistry(iss={"essential": True, "value": self.oidc.issuer},
+                                  exp={"essential": True}).validate(claims)
+        except (JoseError, ValueError, TypeError):
+            raise errors.NotAuthorizedError("Invalid Access Token") from None
+        if claims.get("token_use") != "access" or claims.get("client_id") not in self.clients:
+            raise errors.NotAuthorizedError("Invalid Access Token")
+        try:
+            self.oidc.userinfo(token)
+        except OAuthError:
+            raise errors.AccessTokenRevokedError() from None
+        except KeycloakUnavailable:
+            raise errors.InternalError() from None
+        return claims
+
+    def get_user(self, request: dict, client_ip=None) -> dict:
+        claims = self.verify_access_token(request["AccessToken"])
+        user = self._admin_call(lambda admin: admin.get_user(claims["sub"]))
+        attributes = [{"Name": "sub", "Value": user["id"]}]
+        if user.get("email"):
+            attributes += [{"Name": "email", "Value": user["email"]},
+                           {"Name": "email_verified", "Value": "true" if user.get("emailVerified") else "false"}]
+        for name, values in sorted((user.get("attributes") or {}).items()):
+            if not values:
+                continue
+            if name == "kii_user_id":
+                attributes.append({"Name": "custom:kii_user_id", "Value": values[0]})
+            elif name.startswith("custom."):
+                attributes.append({"Name": "custom:" + name[len("custom."):], "Value": values[0]})
+            elif name in ("phone_number", "phone_number_verified", "locale", "name"):
+                attributes.append({"Name": name, "Value": values[0]})
+        return {"Username": user["username"], "UserAttributes": attributes}
+
+    def global_sign_out(self, request: dict, client_ip=None) -> dict:
+        claims = self.verify_access_token(request["AccessToken"])
+        self._admin_call(lambda admin: admin.user_logout(claims["sub"]))
+        return {}
+
+    def revoke_token(self, request: dict, client_ip=None) -> dict:
+        client_id = request["ClientId"]
+        secret = self.client(client_id)
+        if secret is not None and request.get("ClientSecret") != secret:
+            raise errors.NotAuthorizedError(f"Unable to verify client secret for client {client_id}")
+        try:
+            self.oidc.revoke(client_id, secret, request["Token"])
+        except OAuthError as exc:
+            if exc.error in ("unauthorized_client", "invalid_client"):
+                raise errors.NotAuthorizedError("Invalid client for this token") from None
+        except KeycloakUnavailable:
+            raise errors.InternalError() from None
+        return {}
+
+    def _admin_call(self, call):
+        try:
+            return call(self.admin_factory())
+        except errors.CognitoError:
+            raise
+        except Exception as exc:  # python-keycloak raises its own errors for HTTP and connection failures
+            log.warning("admin API call failed", extra={"error": type(exc).__name__})
+            raise errors.InternalError() from None

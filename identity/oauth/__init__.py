@@ -1,0 +1,1 @@
+"""The hosted-UI OAuth endpoints and the issuer's well-known documents (Cognito's paths), backed by Keycloak."""

@@ -1,0 +1,144 @@
+"""Cognito's hosted-UI paths and the issuer's well-known documents.
+
+Keycloak is the authority (sessions, revocation, the login page); these
+endpoints translate Cognito's paths to Keycloak's, always with the public
+issuer (X-Forwarded-* from the public base URL), so tokens name
+``{PUBLIC_BASE_URL}/realms/{realm}`` and ``{iss}/.well-known/*`` answers here.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request
+
+from identity.keycloak.oidc import KeycloakUnavailable, OAuthError
+
+bp = Blueprint("oauth", __name__)
+_cache: dict[str, tuple[float, dict]] = {}
+CACHE_SECONDS = 300
+
+
+def _service():
+    return current_app.extensions["cognito"].service
+
+
+def _cached(name: str, fetch) -> dict:
+    entry = _cache.get(name)
+    if entry is None or time.monotonic() - entry[0] > CACHE_SECONDS:
+        entry = _cache[name] = (time.monotonic(), fetch())
+    return entry[1]
+
+
+def _realm_or_404(realm: str) -> None:
+    if realm != current_app.config["KEYCLOAK_REALM"]:
+        abort(404)
+
+
+@bp.get("/realms/<realm>/.well-known/jwks.json")
+def jwks(realm):
+    _realm_or_404(realm)
+    try:
+        keys = _cached(f"jwks:{realm}", _service().jwks)
+    except (KeycloakUnavailable, OSError):
+        return jsonify(error="temporarily_unavailable"), 503
+    response = jsonify(keys)
+    response.cache_control.public, response.cache_control.max_age = True, 300
+    return response
+
+
+@bp.get("/realms/<realm>/.well-known/openid-configuration")
+def openid_configuration(realm):
+    _realm_or_404(realm)
+    service = _service()
+    try:
+        document = dict(_cached(f"discovery:{realm}", service.oidc.discovery))
+    except (KeycloakUnavailable, OSError):
+        return jsonify(error="temporarily_unavailable"), 503
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    document.update(issuer=service.oidc.issuer, jwks_uri=f"{service.oidc.issuer}/.well-known/jwks.json",
+                    authorization_endpoint=f"{base}/oauth2/authorize", token_endpoint=f"{base}/oauth2/token",
+                    userinfo_endpoint=f"{base}/oauth2/userInfo", revocation_endpoint=f"{base}/oauth2/revoke",
+                    end_session_endpoint=f"{base}/logout")
+    return jsonify(document)
+
+
+def _keycloak_endpoint(name: str) -> str:
+    cfg = current_app.config
+    return f"{cfg['KEYCLOAK_PUBLIC_URL']}/realms/{cfg['KEYCLOAK_REALM']}/protocol/openid-connect/{name}"
+
+
+@bp.get("/oauth2/authorize")
+def authorize():
+    """To Keycloak's login page, with the app's parameters (PKCE included) unchanged."""
+    if request.args.get("client_id") not in _service().clients:
+        return jsonify(error="invalid_request", error_description="unknown client_id"), 400
+    return redirect(f"{_keycloak_endpoint('auth')}?{urlencode(list(request.args.items(multi=True)))}", 302)
+
+
+@bp.post("/oauth2/token")
+def token():
+    form = request.form.to_dict()
+    client_id, secret = form.pop("client_id", None), form.pop("client_secret", None)
+    if request.authorization and request.authorization.type == "basic":
+        client_id, secret = request.authorization.username, request.authorization.password
+    service = _service()
+    if client_id not in service.clients:
+        return jsonify(error="invalid_client"), 401
+    if form.get("grant_type") not in ("authorization_code", "refresh_token"):
+        return jsonify(error="unsupported_grant_type"), 400
+    try:
+        tokens = service.oidc.code_grant(form, client_id, secret or service.clients[client_id])
+    except OAuthError as exc:
+        return jsonify(error=exc.error), 400
+    except KeycloakUnavailable:
+        return jsonify(error="temporarily_unavailable"), 503
+    body = {k: tokens[k] for k in ("access_token", "id_token", "refresh_token", "expires_in") if k in tokens}
+    body["token_type"] = "Bearer"
+    response = jsonify(body)
+    response.headers["Cache-Control"], response.headers["Pragma"] = "no-store", "no-cache"
+    return response
+
+
+@bp.get("/oauth2/userInfo")
+def userinfo():
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return jsonify(error="invalid_token"), 401
+    try:
+        return jsonify(_service().oidc.userinfo(header[7:].strip()))
+    except OAuthError:
+        return jsonify(error="invalid_token"), 401
+    except KeycloakUnavailable:
+        return jsonify(error="temporarily_unavailable"), 503
+
+
+@bp.post("/oauth2/revoke")
+def revoke():
+    """200 with an empty body, whatever the token (as Cognito answers)."""
+    client_id = request.form.get("client_id")
+    secret = request.form.get("client_secret")
+    if request.authorization and request.authorization.type == "basic":
+        client_id, secret = request.authorization.username, request.authorization.password
+    service = _service()
+    if client_id not in service.clients:
+        return jsonify(error="invalid_client"), 401
+    try:
+        service.oidc.revoke(client_id, secret or service.clients[client_id], request.form.get("token", ""))
+    except OAuthError:
+        pass
+    except KeycloakUnavailable:
+        return jsonify(error="temporarily_unavailable"), 503
+    return Response(status=200)
+
+
+@bp.get("/logout")
+def logout():
+    client_id = request.args.get("client_id")
+    if client_id not in _service().clients:
+        return jsonify(error="invalid_request", error_description="unknown client_id"), 400
+    params = {"client_id": client_id}
+    if request.args.get("logout_uri"):
+        params["post_logout_redirect_uri"] = request.args["logout_uri"]
+    return redirect(f"{_keycloak_endpoint('logout')}?{urlencode(params)}", 302)
