@@ -66,6 +66,8 @@ SETTINGS = [
     Setting("IP_FAILURE_LIMIT", 50, "Failed sign-ins from one client address within the window before "
             "that address gets `Password attempts exceeded`."),
     Setting("IP_FAILURE_WINDOW_SECONDS", 900, "That window."),
+    Setting("FAILED_SIGN_IN_FLOOR_MS", 250, "A refused password sign-in answers no sooner than this, so its "
+            "timing does not tell an unknown user from a wrong password, a Kii user from a migrated one."),
     Setting("TRUSTED_PROXIES", 0, "How many reverse proxies (nginx) put X-Forwarded-For in front of the "
             "service: the client address is taken from that many hops back."),
     Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),

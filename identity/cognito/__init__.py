@@ -6,26 +6,28 @@ only adapts requests and responses.
 
 
 class Cognito:
-    """Flask extension: builds the CognitoService of this process on first use."""
-
-    def __init__(self):
-        self._service = None
-        self._pid = None
+    """Flask extension: each app gets its own CognitoService, built per process on first use."""
 
     def init_app(self, app) -> None:
-        app.extensions["cognito"] = self
+        app.extensions["cognito"] = _AppState(app)
         from identity.cognito.api import bp
 
         app.register_blueprint(bp)
+
+
+class _AppState:
+    def __init__(self, app):
+        self.app = app
+        self._service = None
+        self._pid = None
 
     @property
     def service(self):
         import os
 
-        from flask import current_app
-
+        # Built after gunicorn forks: HTTP pools and the Admin API token are per process.
         if self._service is None or self._pid != os.getpid():
-            self._service, self._pid = build_service(current_app), os.getpid()
+            self._service, self._pid = build_service(self.app), os.getpid()
         return self._service
 
 
@@ -54,7 +56,8 @@ def build_service(app):
                         int(cfg["LOCKOUT_MAX_SECONDS"])),
         failpoints=frozenset(cfg.get("FAILPOINTS") or ()))
     throttle = ClientThrottle(db.engine, int(cfg["IP_FAILURE_LIMIT"]), int(cfg["IP_FAILURE_WINDOW_SECONDS"]))
-    return CognitoService(oidc, admin, realm, clients, migration, throttle)
+    return CognitoService(oidc, admin, realm, clients, migration, throttle,
+                          failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000)
 
 
 cognito = Cognito()

@@ -22,6 +22,7 @@ from identity.cognito import errors
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy.migration import LegacyMigration, Outcome
+from identity.locks import LockTimeout, named_lock
 
 log = logging.getLogger(__name__)
 JWKS_TTL = 300
@@ -51,13 +52,15 @@ def secret_hash(client_secret: str, username: str, client_id: str) -> str:
 
 class CognitoService:
     def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: dict[str, str | None],
-                 migration: LegacyMigration, throttle: ClientThrottle):
+                 migration: LegacyMigration, throttle: ClientThrottle, failure_floor_s: float = 0.25):
         self.oidc = oidc
         self.admin_factory = admin_factory   # -> python-keycloak admin (token reused per process)
         self.realm = realm
         self.clients = clients               # client id -> secret (None for public clients)
         self.migration = migration
         self.throttle = throttle
+        self.failure_floor_s = failure_floor_s
+        self.lock_timeout_s = max(5.0, oidc.timeout * 2)
         self._jwks: tuple[float, KeySet] | None = None
         self._jwks_lock = threading.Lock()
 
@@ -111,6 +114,16 @@ class CognitoService:
         raise errors.InvalidParameterError(f"Unsupported AuthFlow: {flow}"[:200])
 
     def password_sign_in(self, client_id, secret, username, password, client_ip) -> dict:
+        started = time.monotonic()
+        try:
+            return self._password_sign_in(client_id, secret, username, password, client_ip)
+        except errors.NotAuthorizedError:
+            # Every refusal takes at least the floor: unknown user, wrong password, Kii or migrated
+            # user, locked or not, all answer after the same time.
+            time.sleep(max(0.0, self.failure_floor_s - (time.monotonic() - started)))
+            raise
+
+    def _password_sign_in(self, client_id, secret, username, password, client_ip) -> dict:
         if self.throttle.blocked(client_ip):
             raise errors.PasswordAttemptsExceededError()
         keycloak_username = username
@@ -121,13 +134,19 @@ class CognitoService:
             raise errors.InternalError() from None
         if row is not None:
             keycloak_username = row["username"] or row["email"] or username
+        try:
+            with named_lock(self.migration.engine, f"sign-in:{keycloak_username.lower()}", self.lock_timeout_s):
+                return self._sign_in_locked(client_id, secret, keycloak_username, password, client_ip, row)
+        except LockTimeout:
+            raise errors.TooManyRequestsError() from None
+
+    def _sign_in_locked(self, client_id, secret, keycloak_username, password, client_ip, row) -> dict:
+        if row is not None:
+            row = self.migration.get(row["kii_user_id"])  # as it is now that this sign-in holds the lock
+        if row is not None:
             if row["state"] != "migrated":
                 outcome = self._legacy_attempt(row, password)
                 if outcome is Outcome.WRONG_PASSWORD or outcome is Outcome.LOCKED:
-                    # Ask Keycloak too: the answer (always a refusal, it has no password for this user)
-                    # costs what a wrong password of a migrated user costs, so timing tells nothing,
-                    # and Keycloak's own brute-force counters see the attempt.
-                    self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip, quiet=True)
                     self.throttle.failure(client_ip)
                     if outcome is Outcome.LOCKED:
                         raise errors.PasswordAttemptsExceededError()
@@ -151,17 +170,13 @@ class CognitoService:
             log.exception("first-login migration failed")
             raise errors.InternalError() from None
 
-    def _keycloak_grant(self, client_id, secret, username, password, client_ip, quiet=False) -> dict | None:
+    def _keycloak_grant(self, client_id, secret, username, password, client_ip) -> dict:
         try:
             return self.oidc.password_grant(client_id, secret, username, password,
                                             scope="openid aws.cognito.signin.user.admin")
         except KeycloakUnavailable:
-            if quiet:
-                return None
             raise errors.InternalError() from None
         except OAuthError as exc:
-            if quiet:
-                return None
             description = exc.description.lower()
             if "temporarily disabled" in description or "temporarily locked" in description:
                 raise errors.PasswordAttemptsExceededError() from None

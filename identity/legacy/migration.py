@@ -90,6 +90,10 @@ class LegacyMigration:
         # Two different users match (a loginName equal to another's email): refuse to guess.
         return rows[0] if len(rows) == 1 else None
 
+    def get(self, kii_user_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)).mappings().first()
+
     # --- the attempt ----------------------------------------------------------------
 
     def attempt(self, row, password: str) -> Outcome:

@@ -40,7 +40,7 @@ def _realm_or_404(realm: str) -> None:
 def jwks(realm):
     _realm_or_404(realm)
     try:
-        keys = _cached(f"jwks:{realm}", _service().jwks)
+        keys = _cached(f"jwks:{_service().oidc.issuer}", _service().jwks)
     except (KeycloakUnavailable, OSError):
         return jsonify(error="temporarily_unavailable"), 503
     response = jsonify(keys)
@@ -53,7 +53,7 @@ def openid_configuration(realm):
     _realm_or_404(realm)
     service = _service()
     try:
-        document = dict(_cached(f"discovery:{realm}", service.oidc.discovery))
+        document = dict(_cached(f"discovery:{service.oidc.issuer}", service.oidc.discovery))
     except (KeycloakUnavailable, OSError):
         return jsonify(error="temporarily_unavailable"), 503
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")

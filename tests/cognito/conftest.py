@@ -1,0 +1,119 @@
+"""A live service on a loopback port (real HTTP for boto3), a confidential app client, legacy users."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import uuid
+
+import boto3
+import pytest
+import sqlalchemy as sa
+from botocore import UNSIGNED
+from botocore.config import Config
+from werkzeug.serving import make_server
+
+from identity import create_app
+from identity.db import db
+from identity.legacy import hashes
+from identity.legacy.models import LegacyUser, MigrationState
+from tests.conftest import TEST_REALM, make_config
+
+SECRET_CLIENT = "backend-app"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def secret_client(master_admin, realm) -> str:
+    """A confidential app client (Cognito app client with a secret) in the test realm."""
+    master_admin.change_current_realm(TEST_REALM)
+    secret = uuid.uuid4().hex
+    existing = master_admin.get_client_id(SECRET_CLIENT)
+    if existing:
+        master_admin.delete_client(existing)
+    uuid_ = master_admin.create_client({
+        "clientId": SECRET_CLIENT, "enabled": True, "publicClient": False, "secret": secret,
+        "directAccessGrantsEnabled": True, "standardFlowEnabled": False, "protocol": "openid-connect",
+        "protocolMappers": [{"name": "client_id", "protocol": "openid-connect",
+                             "protocolMapper": "oidc-hardcoded-claim-mapper",
+                             "config": {"claim.name": "client_id", "claim.value": SECRET_CLIENT,
+                                        "jsonType.label": "String", "access.token.claim": "true"}}]})
+    scopes = {s["name"]: s["id"] for s in master_admin.get_client_scopes()}
+    for name in ("cognito-claims", "aws.cognito.signin.user.admin"):
+        master_admin.add_client_default_client_scope(uuid_, scopes[name], {})
+    return secret
+
+
+def live_app(realm, database_url, port: int, **overrides):
+    return create_app(make_config(realm, database_url, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+                                  SECRET_KEY="cognito-test-secret-key", **overrides))
+
+
+@pytest.fixture(scope="session")
+def live_service(app, realm, database_url, secret_client):
+    port = free_port()
+    service_app = live_app(realm, database_url, port, APP_CLIENT_SECRETS={SECRET_CLIENT: secret_client},
+                           LOCKOUT_THRESHOLD=5, IP_FAILURE_LIMIT=1000)
+    server = make_server("127.0.0.1", port, service_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{port}", "app": service_app,
+           "issuer": f"http://127.0.0.1:{port}/realms/{realm.realm}", "secret": secret_client}
+    server.shutdown()
+
+
+@pytest.fixture
+def cognito(live_service):
+    return boto3.client("cognito-idp", region_name="cn-north-1", endpoint_url=live_service["url"],
+                        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+
+
+@pytest.fixture
+def legacy_user(app, master_admin):
+    """A Kii user as the import leaves one: in Keycloak without a password, its hash pending in the store."""
+    made = []
+
+    def make(password: str = "Kii-Old-Pass-1", state=MigrationState.pending, disabled=False, email=None,
+             phone=None, encoded: str | None = None) -> dict:
+        master_admin.change_current_realm(TEST_REALM)
+        kii_id = f"kii-{uuid.uuid4().hex[:12]}"
+        username = f"legacy-{uuid.uuid4().hex[:10]}"
+        attributes = {"kii_user_id": [kii_id]}
+        if phone:
+            attributes["phone_number"] = [phone]
+        user_id = master_admin.create_user({"username": username, "enabled": not disabled, "email": email,
+                                            "emailVerified": bool(email), "attributes": attributes})
+        if encoded is None:
+            encoded = "$sha256$" + hashes.b64encode(hashlib.sha256(password.encode()).digest())
+        with app.app_context():
+            db.session.add(LegacyUser(kii_user_id=kii_id, keycloak_user_id=user_id, username=username, email=email,
+                                      phone_number=phone, disabled=disabled, state=state,
+                                      password_hash=None if state != MigrationState.pending else encoded))
+            db.session.commit()
+        made.append((kii_id, user_id))
+        return {"kii_user_id": kii_id, "id": user_id, "username": username, "password": password}
+
+    yield make
+    master_admin.change_current_realm(TEST_REALM)
+    with app.app_context():
+        for kii_id, user_id in made:
+            db.session.execute(sa.delete(LegacyUser).where(LegacyUser.kii_user_id == kii_id))
+            try:
+                master_admin.delete_user(user_id)
+            except Exception:
+                pass
+        db.session.commit()
+
+
+def store_row(app, kii_user_id: str) -> LegacyUser:
+    with app.app_context():
+        db.session.rollback()
+        row = db.session.get(LegacyUser, kii_user_id)
+        db.session.expunge_all()
+        return row

@@ -1,0 +1,117 @@
+"""First-login migration: exactly once under concurrency (gunicorn, 4 workers), and safe at every crash point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from identity.legacy.models import MigrationState
+from tests.cognito.conftest import free_port, live_app, store_row
+from tests.conftest import ROOT, make_config
+
+TARGET = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
+
+
+def initiate(client, username, password):
+    return client.post("/", json={"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
+                                  "AuthParameters": {"USERNAME": username, "PASSWORD": password}}, headers=TARGET)
+
+
+@pytest.mark.parametrize("failpoint", ["after_hash_check", "after_keycloak_set", "before_commit"])
+def test_a_crash_at_any_step_loses_nothing(failpoint, app, realm, database_url, legacy_user, live_service,
+                                           master_admin):
+    user = legacy_user(password="Kii-Crash-Pass-1")
+    crashing = live_app(realm, database_url, free_port(), FAILPOINTS=frozenset({failpoint}))
+    response = initiate(crashing.test_client(), user["username"], "Kii-Crash-Pass-1")
+    assert response.status_code == 500 and json.loads(response.data)["__type"] == "InternalErrorException"
+
+    row = store_row(app, user["kii_user_id"])
+    assert row.state == MigrationState.pending and row.password_hash, "the legacy hash outlives the crash"
+    held = [c["type"] for c in master_admin.get_credentials(user["id"])]
+    assert held == ([] if failpoint == "after_hash_check" else ["password"])
+
+    # The next attempt with the same password completes the migration.
+    response = initiate(live_service["app"].test_client(), user["username"], "Kii-Crash-Pass-1")
+    assert response.status_code == 200, response.data
+    row = store_row(app, user["kii_user_id"])
+    assert row.state == MigrationState.migrated and row.password_hash is None
+    assert [c["type"] for c in master_admin.get_credentials(user["id"])] == ["password"]
+
+
+@pytest.fixture
+def gunicorn(realm, database_url, tmp_path, app):
+    port = free_port()
+    config = make_config(realm, database_url, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+                         SECRET_KEY="gunicorn-test-secret", IP_FAILURE_LIMIT=10000)
+    env = {**os.environ, **{f"IDENTITY_{k}": v if isinstance(v, str) else json.dumps(v)
+                           for k, v in config.items() if k != "TESTING"},
+           "IDENTITY_BIND": f"127.0.0.1:{port}", "IDENTITY_WORKERS": "4", "IDENTITY_LOG_LEVEL": "INFO"}
+    log = tmp_path / "gunicorn.log"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "config" / "gunicorn.conf.py"),
+         "--error-logfile", str(log), "identity:create_app()"], env=env, cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    yield {"url": f"http://127.0.0.1:{port}", "log": log}
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def test_parallel_first_sign_ins_migrate_exactly_once(gunicorn, legacy_user, app, master_admin):
+    client = boto3.client("cognito-idp", region_name="cn-north-1", endpoint_url=gunicorn["url"],
+                          config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1},
+                                        max_pool_connections=40))
+    users = [legacy_user(password=f"Kii-Parallel-{i}") for i in range(4)]
+
+    def attempt(args):
+        user, password = args
+        try:
+            client.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId="mobile",
+                                 AuthParameters={"USERNAME": user["username"], "PASSWORD": password})
+            return user["kii_user_id"], password == user["password"], "ok"
+        except ClientError as exc:
+            return user["kii_user_id"], password == user["password"], exc.response["Error"]["Code"]
+
+    jobs = []
+    for user in users:
+        jobs += [(user, user["password"])] * 17 + [(user, "wrong-password")] * 3
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(attempt, jobs))
+
+    for kii_user_id, right, outcome in results:
+        assert outcome == ("ok" if right else "NotAuthorizedException"), (kii_user_id, right, outcome)
+    migrated_lines = Counter()
+    workers = set()
+    for line in gunicorn["log"].read_text().splitlines():
+        if '"legacy password migrated"' in line:
+            record = json.loads(line)
+            migrated_lines[record["kii_user_id"]] += 1
+        if "Booting worker" in line:
+            workers.add(line)
+    assert len(workers) == 4
+    for user in users:
+        assert migrated_lines[user["kii_user_id"]] == 1, migrated_lines  # exactly once
+        row = store_row(app, user["kii_user_id"])
+        assert row.state == MigrationState.migrated and row.password_hash is None
+        assert [c["type"] for c in master_admin.get_credentials(user["id"])] == ["password"]

@@ -1,0 +1,256 @@
+"""The Cognito JSON API through boto3's real cognito-idp client, against the live service."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from identity.legacy.models import MigrationState
+from tests.cognito.conftest import SECRET_CLIENT, store_row
+
+PASSWORD_AUTH = "USER_PASSWORD_AUTH"
+
+
+def sign_in(cognito, username, password, client_id="mobile", **extra):
+    return cognito.initiate_auth(AuthFlow=PASSWORD_AUTH, ClientId=client_id,
+                                 AuthParameters={"USERNAME": username, "PASSWORD": password, **extra})
+
+
+def error_of(call) -> tuple[str, str]:
+    with pytest.raises(ClientError) as info:
+        call()
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def verify_like_cognito(token: str, live_service, token_use: str, client_id: str = "mobile") -> dict:
+    """As Cognito's verifier: keys from {iss}/.well-known/jwks.json by kid; iss, exp, token_use, aud/client_id."""
+    issuer = live_service["issuer"]
+    discovery = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
+    assert discovery["issuer"] == issuer
+    jwks = requests.get(discovery["jwks_uri"], timeout=10).json()
+    assert all(k["kty"] == "RSA" and k["use"] == "sig" and k["alg"] == "RS256" for k in jwks["keys"])
+    decoded = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["RS256"])
+    assert decoded.header["kid"] in {k["kid"] for k in jwks["keys"]}
+    claims = decoded.claims
+    jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer}, exp={"essential": True}).validate(claims)
+    assert claims["token_use"] == token_use
+    if token_use == "id":
+        assert claims["aud"] == client_id
+    else:
+        assert claims["client_id"] == client_id
+    return claims
+
+
+def test_native_user_signs_in_and_gets_cognito_tokens(cognito, live_service, kc_user):
+    user = kc_user(email="native@example.com", emailVerified=True, password="Native-Pass-1")
+    result = sign_in(cognito, user["username"], "Native-Pass-1")["AuthenticationResult"]
+    assert result["TokenType"] == "Bearer" and result["ExpiresIn"] == 3600 and result["RefreshToken"]
+    id_claims = verify_like_cognito(result["IdToken"], live_service, "id")
+    access = verify_like_cognito(result["AccessToken"], live_service, "access")
+    assert id_claims["cognito:username"] == user["username"] and id_claims["email_verified"] is True
+    assert access["username"] == user["username"]
+    assert "aws.cognito.signin.user.admin" in access["scope"].split()
+    # By email as well.
+    assert sign_in(cognito, "native@example.com", "Native-Pass-1")["AuthenticationResult"]["AccessToken"]
+
+
+def test_wrong_password_and_unknown_user_look_the_same(cognito, kc_user):
+    user = kc_user(password="Native-Pass-1")
+    assert error_of(lambda: sign_in(cognito, user["username"], "nope")) == \
+        ("NotAuthorizedException", "Incorrect username or password.")
+    assert error_of(lambda: sign_in(cognito, "no-such-user-anywhere", "nope")) == \
+        ("NotAuthorizedException", "Incorrect username or password.")
+
+
+def test_first_login_migrates_the_legacy_password(cognito, live_service, legacy_user, master_admin):
+    user = legacy_user(password="Kii-Old-Pass-1")
+    assert master_admin.get_credentials(user["id"]) == []
+    result = sign_in(cognito, user["username"], "Kii-Old-Pass-1")["AuthenticationResult"]
+    assert verify_like_cognito(result["IdToken"], live_service, "id")["custom:kii_user_id"] == user["kii_user_id"]
+    row = store_row(live_service["app"], user["kii_user_id"])
+    assert row.state == MigrationState.migrated and row.password_hash is None and row.migrated_at
+    credentials = master_admin.get_credentials(user["id"])
+    assert [c["type"] for c in credentials] == ["password"]
+    assert '"algorithm":"argon2"' in credentials[0]["credentialData"].replace(" ", "")
+    # Afterwards Keycloak alone answers, and the old password still works there.
+    assert sign_in(cognito, user["username"], "Kii-Old-Pass-1")["AuthenticationResult"]["AccessToken"]
+    assert error_of(lambda: sign_in(cognito, user["username"], "wrong"))[0] == "NotAuthorizedException"
+
+
+def test_first_login_by_email_and_by_phone(cognito, live_service, legacy_user):
+    by_email = legacy_user(email="kii-user@example.com")
+    assert sign_in(cognito, "KII-User@example.com", by_email["password"])["AuthenticationResult"]
+    by_phone = legacy_user(phone="+8613912345678")
+    assert sign_in(cognito, "13912345678", by_phone["password"])["AuthenticationResult"]
+    assert store_row(live_service["app"], by_phone["kii_user_id"]).state == MigrationState.migrated
+
+
+def test_legacy_password_the_new_policy_would_refuse_still_migrates(cognito, live_service, legacy_user):
+    user = legacy_user(password="abc")  # shorter than the realm's 8 for new passwords
+    assert sign_in(cognito, user["username"], "abc")["AuthenticationResult"]
+    assert store_row(live_service["app"], user["kii_user_id"]).state == MigrationState.migrated
+    assert sign_in(cognito, user["username"], "abc")["AuthenticationResult"]
+
+
+def test_wrong_legacy_password_keeps_the_hash(cognito, live_service, legacy_user):
+    user = legacy_user()
+    assert error_of(lambda: sign_in(cognito, user["username"], "wrong")) == \
+        ("NotAuthorizedException", "Incorrect username or password.")
+    row = store_row(live_service["app"], user["kii_user_id"])
+    assert row.state == MigrationState.pending and row.password_hash and row.failed_attempts == 1
+
+
+def test_reset_required_and_disabled(cognito, legacy_user):
+    reset = legacy_user(state=MigrationState.reset_required)
+    assert error_of(lambda: sign_in(cognito, reset["username"], "anything")) == \
+        ("PasswordResetRequiredException", "Password reset required for the user")
+    disabled = legacy_user(disabled=True)
+    assert error_of(lambda: sign_in(cognito, disabled["username"], disabled["password"])) == \
+        ("NotAuthorizedException", "User is disabled.")
+    # A wrong password does not reveal that the account is disabled.
+    assert error_of(lambda: sign_in(cognito, disabled["username"], "wrong"))[1] == "Incorrect username or password."
+
+
+def test_lockout_after_repeated_failures(cognito, live_service, legacy_user):
+    user = legacy_user()
+    for _ in range(4):
+        assert error_of(lambda: sign_in(cognito, user["username"], "wrong"))[1] == "Incorrect username or password."
+    assert error_of(lambda: sign_in(cognito, user["username"], "wrong")) == \
+        ("NotAuthorizedException", "Password attempts exceeded")
+    # Locked: even the right password is refused until the lockout ends, and nothing migrates.
+    assert error_of(lambda: sign_in(cognito, user["username"], user["password"]))[1] == "Password attempts exceeded"
+    assert store_row(live_service["app"], user["kii_user_id"]).state == MigrationState.pending
+
+
+def test_refresh_get_user_global_sign_out(cognito, legacy_user):
+    user = legacy_user()
+    tokens = sign_in(cognito, user["username"], user["password"])["AuthenticationResult"]
+    refreshed = cognito.initiate_auth(AuthFlow="REFRESH_TOKEN_AUTH", ClientId="mobile",
+                                      AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})["AuthenticationResult"]
+    assert refreshed["AccessToken"] and "RefreshToken" not in refreshed
+    me = cognito.get_user(AccessToken=refreshed["AccessToken"])
+    assert me["Username"] == user["username"]
+    assert {"Name": "custom:kii_user_id", "Value": user["kii_user_id"]} in me["UserAttributes"]
+
+    assert cognito.global_sign_out(AccessToken=refreshed["AccessToken"])["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert error_of(lambda: cognito.initiate_auth(
+        AuthFlow="REFRESH_TOKEN", ClientId="mobile", AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})) == \
+        ("NotAuthorizedException", "Refresh Token has been revoked")
+    assert error_of(lambda: cognito.get_user(AccessToken=refreshed["AccessToken"]))[0] == "NotAuthorizedException"
+
+
+def test_revoke_token(cognito, kc_user):
+    user = kc_user(password="Native-Pass-1")
+    tokens = sign_in(cognito, user["username"], "Native-Pass-1")["AuthenticationResult"]
+    cognito.revoke_token(Token=tokens["RefreshToken"], ClientId="mobile")
+    assert error_of(lambda: cognito.initiate_auth(
+        AuthFlow="REFRESH_TOKEN_AUTH", ClientId="mobile", AuthParameters={"REFRESH_TOKEN": tokens["RefreshToken"]})
+    )[1] == "Refresh Token has been revoked"
+
+
+def test_secret_hash(cognito, live_service, kc_user):
+    user = kc_user(password="Native-Pass-1")
+    digest = hmac.new(live_service["secret"].encode(), (user["username"] + SECRET_CLIENT).encode(),
+                      hashlib.sha256).digest()
+    good = base64.b64encode(digest).decode()
+    assert error_of(lambda: sign_in(cognito, user["username"], "Native-Pass-1", client_id=SECRET_CLIENT))[0] == \
+        "NotAuthorizedException"
+    assert error_of(lambda: sign_in(cognito, user["username"], "Native-Pass-1", client_id=SECRET_CLIENT,
+                                    SECRET_HASH="AAAA" + good[4:]))[1] == \
+        f"Unable to verify secret hash for client {SECRET_CLIENT}"
+    result = sign_in(cognito, user["username"], "Native-Pass-1", client_id=SECRET_CLIENT, SECRET_HASH=good)
+    verify_like_cognito(result["AuthenticationResult"]["IdToken"], live_service, "id", client_id=SECRET_CLIENT)
+
+
+def test_unknown_client_and_flow(cognito):
+    assert error_of(lambda: sign_in(cognito, "u", "p", client_id="nope")) == \
+        ("ResourceNotFoundException", "User pool client nope does not exist.")
+    assert error_of(lambda: cognito.initiate_auth(AuthFlow="CUSTOM_AUTH", ClientId="mobile",
+                                                  AuthParameters={}))[0] == "InvalidParameterException"
+
+
+@pytest.mark.parametrize("body, target, expected", [
+    (b'{"AuthFlow": "USER_PASSWORD_AUTH", "AuthParameters": {}}', "InitiateAuth", "'ClientId'"),
+    (b'{"AuthFlow": 5, "ClientId": "mobile"}', "InitiateAuth", "'AuthFlow'"),
+    (b'{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": {"USERNAME": 1}}',
+     "InitiateAuth", "AuthParameters"),
+    (b'{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": {"USERNAME": "u"}}',
+     "InitiateAuth", "PASSWORD"),
+    (b"not json", "InitiateAuth", "JSON"),
+    (b"[1, 2]", "GetUser", "JSON object"),
+    (b"{}", "GetUser", "'AccessToken'"),
+    (b'{"Token": "x"}', "RevokeToken", "'ClientId'"),
+    (b"\xff\xfe", "GlobalSignOut", "JSON"),
+])
+def test_malformed_requests_get_the_cognito_error_shape(live_service, body, target, expected):
+    response = requests.post(live_service["url"] + "/", data=body, timeout=10, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"AWSCognitoIdentityProviderService.{target}"})
+    assert response.status_code == 400
+    assert response.headers["x-amzn-ErrorType"] == "InvalidParameterException:"
+    assert response.json()["__type"] == "InvalidParameterException"
+    assert expected in response.json()["message"]
+
+
+def test_unknown_operation(live_service):
+    response = requests.post(live_service["url"] + "/", data=b"{}", timeout=10,
+                             headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.AdminDeleteUser"})
+    assert response.status_code == 400 and response.json()["__type"] == "UnknownOperationException"
+
+
+def test_invalid_access_token(cognito):
+    assert error_of(lambda: cognito.get_user(AccessToken="not.a.token"))[0] == "NotAuthorizedException"
+
+
+def test_keycloak_down_is_an_internal_error_within_a_bounded_time(app, realm, database_url, legacy_user):
+    from tests.cognito.conftest import free_port, live_app
+
+    user = legacy_user()
+    down = live_app(realm, database_url, free_port(), KEYCLOAK_URL=f"http://127.0.0.1:{free_port()}",
+                    KEYCLOAK_TIMEOUT=2)
+    started = time.monotonic()
+    response = down.test_client().post("/", json={"AuthFlow": PASSWORD_AUTH, "ClientId": "mobile", "AuthParameters": {
+        "USERNAME": user["username"], "PASSWORD": user["password"]}},
+        headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"})
+    assert response.status_code == 500 and response.get_json(force=True)["__type"] == "InternalErrorException"
+    assert time.monotonic() - started < 10
+    assert b"Traceback" not in response.data
+    # Nothing changed: still pending with its hash, and it signs in once Keycloak answers again.
+    row = store_row(down, user["kii_user_id"])
+    assert row.state == MigrationState.pending and row.password_hash
+
+
+def test_database_down_is_an_internal_error(realm):
+    from tests.cognito.conftest import free_port, live_app
+
+    down = live_app(realm, f"mysql+pymysql://u:p@127.0.0.1:{free_port()}/x", free_port())
+    response = down.test_client().post("/", json={"AuthFlow": PASSWORD_AUTH, "ClientId": "mobile", "AuthParameters": {
+        "USERNAME": "someone", "PASSWORD": "pw"}}, headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"})
+    assert response.status_code == 500, response.data and response.get_json(force=True)["__type"] == "InternalErrorException"
+
+
+def test_timing_does_not_reveal_accounts(cognito, legacy_user, kc_user):
+    """Unknown user, wrong Kii password, wrong password of a migrated user: medians within 30%."""
+    import statistics
+
+    pending = legacy_user()
+    migrated = legacy_user()
+    sign_in(cognito, migrated["username"], migrated["password"])
+    cases = {"unknown": "no-such-user-xyz", "pending": pending["username"], "migrated": migrated["username"]}
+    samples = {name: [] for name in cases}
+    for _ in range(5):
+        for name, username in cases.items():
+            started = time.perf_counter()
+            error_of(lambda: sign_in(cognito, username, "wrong-password"))
+            samples[name].append(time.perf_counter() - started)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    base = medians["unknown"]
+    for name, value in medians.items():
+        assert abs(value - base) <= 0.3 * base, medians
