@@ -23,6 +23,10 @@ def create_app(test_config=None):
 
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth_endpoints.bp)
+    if app.config["KEYCLOAK_PROXY"]:
+        from identity.oauth import keycloak_proxy
+
+        app.register_blueprint(keycloak_proxy.bp)
 
     if int(app.config["TRUSTED_PROXIES"]) > 0:
         # The client address (throttling, audit) from X-Forwarded-For, trusting that many proxies.

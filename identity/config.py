@@ -30,7 +30,10 @@ SETTINGS = [
             "for MariaDB/MySQL.", secret=True),
     Setting("KEYCLOAK_URL", "http://127.0.0.1:8080", "Base URL the service uses to reach Keycloak."),
     Setting("KEYCLOAK_PUBLIC_URL", None,
-            "Keycloak's public base URL, the one in the tokens' `iss` (defaults to KEYCLOAK_URL)."),
+            "Keycloak's public base URL, where browsers reach its login page (defaults to PUBLIC_BASE_URL: "
+            "one origin, through nginx or KEYCLOAK_PROXY)."),
+    Setting("KEYCLOAK_PROXY", True, "Serve Keycloak's browser paths (/realms/..., /resources/...) from the "
+            "service's origin, as nginx does in production; turn off behind nginx."),
     Setting("KEYCLOAK_REALM", "china", "Realm that holds the users."),
     Setting("KEYCLOAK_APP_CLIENT_ID", "mobile", "Client id of the public app client (the Cognito `ClientId`)."),
     Setting("KEYCLOAK_APP_REDIRECT_URIS", ["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
@@ -87,7 +90,8 @@ def load(app, test_config=None) -> None:
             cfg[name] = str(cfg[name])
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_recycle": 3600})
     cfg["KEYCLOAK_URL"] = str(cfg["KEYCLOAK_URL"]).rstrip("/")
-    cfg["KEYCLOAK_PUBLIC_URL"] = str(cfg["KEYCLOAK_PUBLIC_URL"] or cfg["KEYCLOAK_URL"]).rstrip("/")
+    cfg["PUBLIC_BASE_URL"] = str(cfg["PUBLIC_BASE_URL"]).rstrip("/")
+    cfg["KEYCLOAK_PUBLIC_URL"] = str(cfg["KEYCLOAK_PUBLIC_URL"] or cfg["PUBLIC_BASE_URL"]).rstrip("/")
     if isinstance(cfg["APP_CLIENT_SECRETS"], str):
         cfg["APP_CLIENT_SECRETS"] = json.loads(cfg["APP_CLIENT_SECRETS"] or "{}")
     cfg.setdefault("FAILPOINTS", frozenset())  # tests only: named steps at which to simulate a crash

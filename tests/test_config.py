@@ -31,7 +31,7 @@ def test_environment_overrides_defaults(monkeypatch, tmp_path):
     assert app.config["KEYCLOAK_ADMIN_CLIENT_SECRET"] == "12345"  # stays a string
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/x.db"
     assert app.config["KEYCLOAK_URL"] == "http://kc.internal:8080"
-    assert app.config["KEYCLOAK_PUBLIC_URL"] == "http://kc.internal:8080"
+    assert app.config["KEYCLOAK_PUBLIC_URL"] == "http://127.0.0.1:8000"  # one origin: the public base URL
 
 
 def test_hash_key_from_file(tmp_path):

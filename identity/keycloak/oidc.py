@@ -66,7 +66,7 @@ class OIDC:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
             raise KeycloakUnavailable(type(exc).__name__) from None
-        if response.status_code >= 500:
+        if response.status_code >= 500 and not kwargs.get("stream"):
             raise KeycloakUnavailable(f"HTTP {response.status_code}")
         return response
 
