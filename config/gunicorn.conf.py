@@ -7,6 +7,10 @@ bind = os.environ.get("IDENTITY_BIND", "127.0.0.1:8000")
 # Sign-in spends its time waiting on Keycloak and on password hashing: a few sync
 # workers per core, each with its own DB pool and Admin API token.
 workers = int(os.environ.get("IDENTITY_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# Threads: a worker waiting on Keycloak serves other requests meanwhile, and (unlike sync
+# workers) gthread keeps client connections alive, which the apps and nginx reuse.
+worker_class = "gthread"
+threads = int(os.environ.get("IDENTITY_THREADS", 4))
 timeout = int(os.environ.get("IDENTITY_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5

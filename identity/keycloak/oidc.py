@@ -55,6 +55,7 @@ class OIDC:
         session = getattr(self._local, "session", None)
         if session is None or getattr(self._local, "pid", None) != key:
             session = requests.Session()
+            session.trust_env = False  # no proxy/netrc look-ups in the environment on every call
             session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
             session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
             self._local.session, self._local.pid = session, key

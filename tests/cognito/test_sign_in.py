@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 
 import pytest
@@ -254,3 +255,24 @@ def test_timing_does_not_reveal_accounts(cognito, legacy_user, kc_user):
     base = medians["unknown"]
     for name, value in medians.items():
         assert abs(value - base) <= 0.3 * base, medians
+
+
+def test_failures_from_one_address_are_limited(app, realm, database_url, legacy_user, kc_user):
+    """Per client address, shared through the database: a guesser moving across accounts is stopped too."""
+    from tests.cognito.conftest import free_port, live_app
+
+    limited = live_app(realm, database_url, free_port(), IP_FAILURE_LIMIT=3, FAILED_SIGN_IN_FLOOR_MS=0)
+    client = limited.test_client()
+    target = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
+
+    def attempt(username, password, address):
+        response = client.post("/", json={"AuthFlow": PASSWORD_AUTH, "ClientId": "mobile", "AuthParameters": {
+            "USERNAME": username, "PASSWORD": password}}, headers=target, environ_base={"REMOTE_ADDR": address})
+        return response.status_code, json.loads(response.data).get("message")
+
+    users = [legacy_user() for _ in range(3)]
+    for user in users:
+        assert attempt(user["username"], "wrong", "203.0.113.7") == (400, "Incorrect username or password.")
+    native = kc_user(password="Native-Pass-1")
+    assert attempt(native["username"], "Native-Pass-1", "203.0.113.7") == (400, "Password attempts exceeded")
+    assert attempt(native["username"], "Native-Pass-1", "203.0.113.8")[0] == 200

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Password sign-in and refresh through the service versus straight to Keycloak, and first-login cost.
+
+    .venv/bin/python scripts/bench_signin.py [--users 40] [--threads 8] [--requests 400]
+
+Uses the running development Keycloak (make run, or scripts/keycloak.sh ensure) and
+var/dev.env; makes its own realm ("bench-signin"), users and SQLite store; starts the
+service under gunicorn (config/gunicorn.conf.py) on a free port. In one run, alternating
+the two targets twice so drift hits both alike, it measures at the same concurrency:
+sign-ins per second and p50/p99 latency through `InitiateAuth` versus Keycloak's
+token endpoint (password grant), the same for refresh, and the latency of a first
+sign-in (legacy hash layered with argon2id, password moved into Keycloak) versus a
+normal one. Writes docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from benchlib import write_section  # noqa: E402
+
+REALM = "bench-signin"
+TARGET = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+          "Content-Type": "application/x-amz-json-1.1"}
+
+
+def env_file() -> dict:
+    values = {}
+    for line in (ROOT / "var" / "dev.env").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def load(threads: int, jobs_per_thread: list[list], call) -> dict:
+    latencies, errors = [], 0
+
+    def worker(jobs):
+        nonlocal errors
+        session = requests.Session()
+        own = []
+        for job in jobs:
+            started = time.perf_counter()
+            ok = call(session, job)
+            own.append(time.perf_counter() - started)
+            errors += 0 if ok else 1
+        return own
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for own in pool.map(worker, jobs_per_thread):
+            latencies += own
+    elapsed = time.perf_counter() - started
+    return {"rate": len(latencies) / elapsed, "p50": percentile(latencies, 0.5) * 1000,
+            "p99": percentile(latencies, 0.99) * 1000, "errors": errors, "n": len(latencies)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--first-logins", type=int, default=30)
+    args = parser.parse_args()
+    dev = env_file()
+    kc = "http://127.0.0.1:8080"
+    work = Path(tempfile.mkdtemp(prefix="bench-signin-"))
+    port = free_port()
+    service = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **{k: v for k, v in dev.items() if k.startswith("IDENTITY_")},
+           "IDENTITY_DATABASE_URL": f"sqlite:///{work}/store.db", "IDENTITY_KEYCLOAK_REALM": REALM,
+           "IDENTITY_PUBLIC_BASE_URL": service, "IDENTITY_BIND": f"127.0.0.1:{port}", "IDENTITY_LOG_LEVEL": "WARNING",
+           "IDENTITY_IP_FAILURE_LIMIT": "0"}
+    identity = str(ROOT / ".venv" / "bin" / "identity")
+    subprocess.run([identity, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([identity, "keycloak", "bootstrap"], env=env, check=True, capture_output=True)
+
+    from keycloak import KeycloakAdmin
+
+    admin = KeycloakAdmin(server_url=kc + "/", username=dev["KC_BOOTSTRAP_ADMIN_USERNAME"],
+                          password=dev["KC_BOOTSTRAP_ADMIN_PASSWORD"], realm_name=REALM, user_realm_name="master")
+    password = "Bench-Pass-2026"
+    users = []
+    for i in range(args.users):
+        name = f"bench-{i:04d}"
+        if not admin.get_user_id(name):
+            admin.create_user({"username": name, "enabled": True,
+                               "credentials": [{"type": "password", "value": password, "temporary": False}]})
+        users.append(name)
+
+    # Kii users for first sign-ins: in Keycloak without a password, layered legacy hash in the store.
+    os.environ.update({k: v for k, v in env.items() if k.startswith("IDENTITY_")})
+    from identity import create_app
+    from identity.db import db
+    from identity.legacy.models import LegacyUser, MigrationState
+
+    app = create_app()
+    legacy = []
+    with app.app_context():
+        settings = app.extensions["legacy"]
+        for i in range(args.first_logins * 2):
+            name = f"kii-bench-{time.time_ns()}-{i}"
+            user_id = admin.create_user({"username": name, "enabled": True})
+            raw = "$sha256$" + __import__("base64").b64encode(hashlib.sha256(b"Kii-Old-1").digest()).decode().rstrip("=")
+            db.session.add(LegacyUser(kii_user_id=name, keycloak_user_id=user_id, username=name,
+                                      password_hash=settings.layer(raw), hash_layered=True,
+                                      state=MigrationState.pending))
+            legacy.append(name)
+        db.session.commit()
+
+    process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--config",
+                                str(ROOT / "config" / "gunicorn.conf.py"), "--error-logfile", str(work / "g.log"),
+                                "identity:create_app()"], env=env, cwd=ROOT, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(service + "/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        token_url = f"{kc}/realms/{REALM}/protocol/openid-connect/token"
+
+        def direct(session, user):
+            r = session.post(token_url, data={"grant_type": "password", "client_id": "mobile", "username": user,
+                                              "password": password, "scope": "openid"}, timeout=30)
+            return r.status_code == 200
+
+        def via_service(session, user):
+            r = session.post(service + "/", timeout=30, headers=TARGET, data=json.dumps({
+                "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
+                "AuthParameters": {"USERNAME": user, "PASSWORD": password}}))
+            return r.status_code == 200
+
+        per_thread = args.requests // args.threads
+        jobs = [[users[(t + k * args.threads) % len(users)] for k in range(per_thread)] for t in range(args.threads)]
+        for target in (direct, via_service):  # warm-up
+            load(args.threads, [j[:5] for j in jobs], target)
+        signin = {"keycloak": [], "service": []}
+        for _ in range(2):
+            signin["keycloak"].append(load(args.threads, jobs, direct))
+            signin["service"].append(load(args.threads, jobs, via_service))
+
+        # Each side refreshes tokens it issued (the issuer differs: Keycloak's own URL, the public one).
+        direct_tokens, service_tokens = {}, {}
+        with requests.Session() as s:
+            for user in users:
+                direct_tokens[user] = s.post(token_url, data={"grant_type": "password", "client_id": "mobile",
+                                                              "username": user, "password": password,
+                                                              "scope": "openid"}).json()["refresh_token"]
+                service_tokens[user] = s.post(service + "/", headers=TARGET, data=json.dumps({
+                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": {
+                        "USERNAME": user, "PASSWORD": password}})).json()["AuthenticationResult"]["RefreshToken"]
+
+        def direct_refresh(session, user):
+            return session.post(token_url, data={"grant_type": "refresh_token", "client_id": "mobile",
+                                                 "refresh_token": direct_tokens[user]}, timeout=30).status_code == 200
+
+        def service_refresh(session, user):
+            return session.post(service + "/", timeout=30, headers=TARGET, data=json.dumps({
+                "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": "mobile",
+                "AuthParameters": {"REFRESH_TOKEN": service_tokens[user]}})).status_code == 200
+
+        refresh = {"keycloak": [], "service": []}
+        for _ in range(2):
+            refresh["keycloak"].append(load(args.threads, jobs, direct_refresh))
+            refresh["service"].append(load(args.threads, jobs, service_refresh))
+
+        # First sign-in (legacy check + Keycloak given the password + tokens) against a normal one.
+        first, normal = [], []
+        with requests.Session() as s:
+            for name in legacy[args.first_logins:]:  # untimed: every worker fetches its Admin API token once
+                s.post(service + "/", headers=TARGET, data=json.dumps({
+                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
+                    "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}}))
+            for name in legacy[: args.first_logins]:
+                started = time.perf_counter()
+                ok = s.post(service + "/", headers=TARGET, data=json.dumps({
+                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
+                    "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}})).status_code == 200
+                first.append(time.perf_counter() - started)
+                assert ok
+                started = time.perf_counter()
+                assert s.post(service + "/", headers=TARGET, data=json.dumps({
+                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
+                    "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}})).status_code == 200
+                normal.append(time.perf_counter() - started)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+    def row(name, results):
+        return "\n".join(f"| {name} round {i + 1} | {r['n']} | {r['rate']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+                         f"{r['errors']} |" for i, r in enumerate(results))
+
+    def ratio(results):
+        rates = [s["rate"] / k["rate"] for k, s in zip(results["keycloak"], results["service"])]
+        overhead = [s["p50"] - k["p50"] for k, s in zip(results["keycloak"], results["service"])]
+        return statistics.mean(rates), statistics.mean(overhead)
+
+    sr, so = ratio(signin)
+    rr, ro = ratio(refresh)
+    first_ms, normal_ms = statistics.median(first) * 1000, statistics.median(normal) * 1000
+    body = f"""{args.threads} client threads, {len(users)} users (each thread its own), {args.requests} requests per
+round, two alternating rounds per target; Keycloak (dev mode, H2) and the service (gunicorn,
+{(os.cpu_count() or 1) * 2 + 1} workers, SQLite store) and the load generator on the same 2 cores.
+
+| target | requests | per second | p50 ms | p99 ms | errors |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{row("sign-in, Keycloak token endpoint", signin["keycloak"])}
+{row("sign-in, service InitiateAuth", signin["service"])}
+{row("refresh, Keycloak token endpoint", refresh["keycloak"])}
+{row("refresh, service REFRESH_TOKEN_AUTH", refresh["service"])}
+
+- **Sign-in**: service / Keycloak throughput **{sr:.2f}** (target 0.95), p50 overhead **{so:.1f} ms**
+  (target under 5 ms).
+- **Refresh**: service / Keycloak throughput **{rr:.2f}** (target 0.85), p50 overhead {ro:.1f} ms.
+- **First sign-in** (argon2id-layered legacy hash checked, password set in Keycloak, tokens),
+  sequential: median **{first_ms:.0f} ms** against **{normal_ms:.0f} ms** for the same users' next
+  sign-in: **{first_ms / normal_ms:.2f}x** (target under 2.5x).
+"""
+    write_section("signin", "Sign-in through the service versus Keycloak", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
