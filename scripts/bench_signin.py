@@ -233,7 +233,7 @@ def main() -> None:
     first_ms, normal_ms = statistics.median(first) * 1000, statistics.median(normal) * 1000
     body = f"""{args.threads} client threads, {len(users)} users (each thread its own), {args.requests} requests per
 round, two alternating rounds per target; Keycloak (dev mode, H2) and the service (gunicorn,
-{(os.cpu_count() or 1) * 2 + 1} workers, SQLite store) and the load generator on the same 2 cores.
+{os.environ.get("IDENTITY_WORKERS", (os.cpu_count() or 1) * 2 + 1)} workers, SQLite store) and the load generator on the same 2 cores.
 
 | target | requests | per second | p50 ms | p99 ms | errors |
 | --- | ---: | ---: | ---: | ---: | ---: |

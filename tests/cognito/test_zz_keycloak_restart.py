@@ -1,0 +1,49 @@
+"""Keycloak stopped in the middle of the run and started again: errors while it is down, service resumes alone.
+
+Named to run after the other sign-in tests; the Keycloak it restarts is the one
+the suite started (scripts/keycloak.sh), whose dev-file database keeps the realm.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from botocore.exceptions import ClientError
+
+from identity.legacy.models import MigrationState
+from tests.cognito.conftest import store_row
+from tests.cognito.test_sign_in import sign_in
+from tests.conftest import ROOT
+
+
+def keycloak(command: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "keycloak.sh"), command], check=True, timeout=600)
+
+
+def test_keycloak_restart(cognito, live_service, legacy_user, kc_user):
+    native = kc_user(password="Native-Pass-1")
+    pending = legacy_user()
+    assert sign_in(cognito, native["username"], "Native-Pass-1")["AuthenticationResult"]
+
+    keycloak("stop")
+    try:
+        for username, password in ((native["username"], "Native-Pass-1"), (pending["username"], pending["password"])):
+            started = time.monotonic()
+            try:
+                sign_in(cognito, username, password)
+                raise AssertionError("signed in without Keycloak")
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "InternalErrorException"
+            assert time.monotonic() - started < 15
+        assert cognito.meta.endpoint_url
+        row = store_row(live_service["app"], pending["kii_user_id"])
+        assert row.state == MigrationState.pending and row.password_hash  # nothing changed
+    finally:
+        keycloak("start")
+        keycloak("wait")
+
+    # Back without restarting the service: both sign in, the Kii user migrates now.
+    assert sign_in(cognito, native["username"], "Native-Pass-1")["AuthenticationResult"]
+    assert sign_in(cognito, pending["username"], pending["password"])["AuthenticationResult"]
+    assert store_row(live_service["app"], pending["kii_user_id"]).state == MigrationState.migrated
