@@ -249,7 +249,8 @@ round, two alternating rounds per target; Keycloak (dev mode, H2) and the servic
   sequential: median **{first_ms:.0f} ms** against **{normal_ms:.0f} ms** for the same users' next
   sign-in: **{first_ms / normal_ms:.2f}x** (target under 2.5x).
 """
-    write_section("signin", "Sign-in through the service versus Keycloak", body)
+    write_section(f"signin-{args.threads}", f"Sign-in through the service versus Keycloak, {args.threads} client threads",
+                  body)
     print(body)
 
 

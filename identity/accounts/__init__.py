@@ -1,0 +1,1 @@
+"""Account lifecycle: one-time codes and the email that carries them."""
