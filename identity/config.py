@@ -73,6 +73,18 @@ SETTINGS = [
             "timing does not tell an unknown user from a wrong password, a Kii user from a migrated one."),
     Setting("TRUSTED_PROXIES", 0, "How many reverse proxies (nginx) put X-Forwarded-For in front of the "
             "service: the client address is taken from that many hops back."),
+    Setting("SMTP_HOST", "127.0.0.1", "SMTP server for the codes of password resets and sign-ups."),
+    Setting("SMTP_PORT", 25, "Its port."),
+    Setting("SMTP_STARTTLS", False, "Upgrade the connection with STARTTLS."),
+    Setting("SMTP_TLS", False, "Connect with TLS from the start (port 465)."),
+    Setting("SMTP_USERNAME", None, "SMTP login, when the server wants one."),
+    Setting("SMTP_PASSWORD", None, "Its password.", secret=True),
+    Setting("SMTP_TIMEOUT", 10, "Seconds before a delivery attempt gives up (the app then gets an error)."),
+    Setting("MAIL_FROM", "no-reply@example.cn", "Sender of those emails."),
+    Setting("RESET_CODE_MINUTES", 60, "Lifetime of a password-reset code."),
+    Setting("SIGNUP_CODE_HOURS", 24, "Lifetime of a sign-up confirmation code."),
+    Setting("CODE_MAX_ATTEMPTS", 5, "Wrong entries of one code before it stops working."),
+    Setting("CODES_PER_HOUR", 5, "Codes of one kind sent to one user per hour."),
     Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),
 ]
 

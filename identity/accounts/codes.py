@@ -73,22 +73,34 @@ class Codes:
             if latest:
                 conn.execute(CODES.delete().where(CODES.c.id == latest))
 
+    def release(self, purpose: str, subject: str) -> None:
+        """Make the latest code usable again (its use was refused further on, e.g. by the password policy)."""
+        with self.engine.begin() as conn:
+            latest = conn.execute(sa.select(sa.func.max(CODES.c.id)).where(
+                CODES.c.purpose == purpose, CODES.c.subject == subject)).scalar_one()
+            if latest:
+                conn.execute(CODES.update().where(CODES.c.id == latest).values(used_at=None))
+
     def consume(self, purpose: str, subject: str, code: str) -> None:
         """Accept the latest code once, or raise CodeMismatch / CodeExpired / TooManyAttempts."""
         policy, now = self.policies[purpose], utcnow()
+        error = None
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(CODES).where(CODES.c.purpose == purpose, CODES.c.subject == subject)
                                .order_by(CODES.c.id.desc()).limit(1).with_for_update()).mappings().first()
             if row is None or row["used_at"] is not None:
-                raise CodeMismatch()
-            if row["attempts"] >= policy.max_attempts:
-                raise TooManyAttempts()
-            if not hmac.compare_digest(row["code_hash"], self._hash(purpose, subject, str(code))):
+                error = CodeMismatch()
+            elif row["attempts"] >= policy.max_attempts:
+                error = TooManyAttempts()
+            elif not hmac.compare_digest(row["code_hash"], self._hash(purpose, subject, str(code))):
+                # Counted in this transaction, which commits: the error is raised after it.
                 conn.execute(CODES.update().where(CODES.c.id == row["id"]).values(attempts=CODES.c.attempts + 1))
-                raise CodeMismatch()
-            if row["expires_at"] <= now:
-                raise CodeExpired()
+                error = CodeMismatch()
+            elif row["expires_at"] <= now:
+                error = CodeExpired()
             # Single use, even against a concurrent confirmation in another process.
-            if not conn.execute(CODES.update().where(CODES.c.id == row["id"], CODES.c.used_at.is_(None))
-                                .values(used_at=now)).rowcount:
-                raise CodeMismatch()
+            elif not conn.execute(CODES.update().where(CODES.c.id == row["id"], CODES.c.used_at.is_(None))
+                                  .values(used_at=now)).rowcount:
+                error = CodeMismatch()
+        if error is not None:
+            raise error

@@ -32,6 +32,10 @@ class _AppState:
 
 
 def build_service(app):
+    from datetime import timedelta
+
+    from identity.accounts.codes import CodePolicy, Codes
+    from identity.accounts.mail import Mailer
     from identity.cognito.service import CognitoService
     from identity.cognito.throttle import ClientThrottle
     from identity.db import db
@@ -56,8 +60,23 @@ def build_service(app):
                         int(cfg["LOCKOUT_MAX_SECONDS"])),
         failpoints=frozenset(cfg.get("FAILPOINTS") or ()))
     throttle = ClientThrottle(db.engine, int(cfg["IP_FAILURE_LIMIT"]), int(cfg["IP_FAILURE_WINDOW_SECONDS"]))
+    secret = str(cfg["SECRET_KEY"] or "").encode()
+    if not secret:
+        # Codes are hashed under the service secret; without one, a per-process random key
+        # keeps them unusable across processes rather than guessable.
+        import secrets as _secrets
+        secret = _secrets.token_bytes(32)
+    codes = Codes(db.engine, secret, {
+        "reset": CodePolicy(timedelta(minutes=int(cfg["RESET_CODE_MINUTES"])), int(cfg["CODE_MAX_ATTEMPTS"]),
+                            int(cfg["CODES_PER_HOUR"])),
+        "signup": CodePolicy(timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"])), int(cfg["CODE_MAX_ATTEMPTS"]),
+                             int(cfg["CODES_PER_HOUR"]))})
+    mailer = Mailer(host=cfg["SMTP_HOST"], port=int(cfg["SMTP_PORT"]), sender=cfg["MAIL_FROM"],
+                    starttls=bool(cfg["SMTP_STARTTLS"]), tls=bool(cfg["SMTP_TLS"]), username=cfg["SMTP_USERNAME"],
+                    password=cfg["SMTP_PASSWORD"], timeout=float(cfg["SMTP_TIMEOUT"]))
     return CognitoService(oidc, admin, realm, clients, migration, throttle,
-                          failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000)
+                          failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, codes=codes, mailer=mailer,
+                          reset_minutes=int(cfg["RESET_CODE_MINUTES"]))
 
 
 cognito = Cognito()

@@ -20,6 +20,8 @@ OPERATIONS = {
     "GetUser": ("get_user", schemas.AccessTokenSchema()),
     "GlobalSignOut": ("global_sign_out", schemas.AccessTokenSchema()),
     "RevokeToken": ("revoke_token", schemas.RevokeTokenSchema()),
+    "ForgotPassword": ("forgot_password", schemas.ForgotPasswordSchema()),
+    "ConfirmForgotPassword": ("confirm_forgot_password", schemas.ConfirmForgotPasswordSchema()),
 }
 
 

@@ -36,6 +36,17 @@ class RevokeTokenSchema(_Base):
     ClientSecret = fields.String(validate=validate.Length(min=1, max=256))
 
 
+class ForgotPasswordSchema(_Base):
+    ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    Username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    SecretHash = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class ConfirmForgotPasswordSchema(ForgotPasswordSchema):
+    ConfirmationCode = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    Password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
 def load(schema: Schema, body) -> dict:
     if not isinstance(body, dict):
         raise InvalidParameterError("The request body must be a JSON object.")

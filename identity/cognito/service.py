@@ -19,6 +19,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from identity.cognito import errors
+from identity.cognito.lifecycle import LifecycleOperations
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy.migration import LegacyMigration, Outcome
@@ -50,9 +51,10 @@ def secret_hash(client_secret: str, username: str, client_id: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-class CognitoService:
+class CognitoService(LifecycleOperations):
     def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: dict[str, str | None],
-                 migration: LegacyMigration, throttle: ClientThrottle, failure_floor_s: float = 0.25):
+                 migration: LegacyMigration, throttle: ClientThrottle, failure_floor_s: float = 0.25,
+                 codes=None, mailer=None, reset_minutes: int = 60):
         self.oidc = oidc
         self.admin_factory = admin_factory   # -> python-keycloak admin (token reused per process)
         self.realm = realm
@@ -60,6 +62,7 @@ class CognitoService:
         self.migration = migration
         self.throttle = throttle
         self.failure_floor_s = failure_floor_s
+        self.codes, self.mailer, self.reset_minutes = codes, mailer, reset_minutes
         self.lock_timeout_s = max(5.0, oidc.timeout * 2)
         self._jwks: tuple[float, KeySet] | None = None
         self._jwks_lock = threading.Lock()

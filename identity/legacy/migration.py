@@ -94,6 +94,16 @@ class LegacyMigration:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)).mappings().first()
 
+    def mark_migrated(self, kii_user_id: str, via: str) -> None:
+        """Keycloak holds a password the user chose (a reset): the legacy hash goes for good."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
+                state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
+                hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now, state_changed_at=now,
+                updated_at=now))
+        log.info("legacy password replaced", extra={"kii_user_id": kii_user_id, "path": via})
+
     # --- the attempt ----------------------------------------------------------------
 
     def attempt(self, row, password: str) -> Outcome:

@@ -55,11 +55,50 @@ def live_app(realm, database_url, port: int, **overrides):
                                   SECRET_KEY="cognito-test-secret-key", **overrides))
 
 
+class Mailbox:
+    """A real SMTP server on loopback (aiosmtpd); tests read the codes from what it received."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        import email.policy
+
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def last_to(self, address: str):
+        for message in reversed(self.messages):
+            if message["To"] == address:
+                return message
+        return None
+
+    def code_for(self, address: str) -> str:
+        import re
+
+        message = self.last_to(address)
+        assert message is not None, f"no mail to {address}"
+        return re.search(r"\b(\d{6})\b", message.get_content()).group(1)
+
+
 @pytest.fixture(scope="session")
-def live_service(app, realm, database_url, secret_client):
+def smtp():
+    from aiosmtpd.controller import Controller
+
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    mailbox.port = controller.port
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def live_service(app, realm, database_url, secret_client, smtp):
     port = free_port()
     service_app = live_app(realm, database_url, port, APP_CLIENT_SECRETS={SECRET_CLIENT: secret_client},
-                           LOCKOUT_THRESHOLD=5, IP_FAILURE_LIMIT=1000)
+                           LOCKOUT_THRESHOLD=5, IP_FAILURE_LIMIT=1000, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port)
     server = make_server("127.0.0.1", port, service_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
