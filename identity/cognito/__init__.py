@@ -70,13 +70,15 @@ def build_service(app):
         "reset": CodePolicy(timedelta(minutes=int(cfg["RESET_CODE_MINUTES"])), int(cfg["CODE_MAX_ATTEMPTS"]),
                             int(cfg["CODES_PER_HOUR"])),
         "signup": CodePolicy(timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"])), int(cfg["CODE_MAX_ATTEMPTS"]),
-                             int(cfg["CODES_PER_HOUR"]))})
+                             int(cfg["CODES_PER_HOUR"])),
+        "attribute": CodePolicy(timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"])), int(cfg["CODE_MAX_ATTEMPTS"]),
+                                int(cfg["CODES_PER_HOUR"]))})
     mailer = Mailer(host=cfg["SMTP_HOST"], port=int(cfg["SMTP_PORT"]), sender=cfg["MAIL_FROM"],
                     starttls=bool(cfg["SMTP_STARTTLS"]), tls=bool(cfg["SMTP_TLS"]), username=cfg["SMTP_USERNAME"],
                     password=cfg["SMTP_PASSWORD"], timeout=float(cfg["SMTP_TIMEOUT"]))
     return CognitoService(oidc, admin, realm, clients, migration, throttle,
                           failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, codes=codes, mailer=mailer,
-                          reset_minutes=int(cfg["RESET_CODE_MINUTES"]))
+                          reset_minutes=int(cfg["RESET_CODE_MINUTES"]), signup_hours=int(cfg["SIGNUP_CODE_HOURS"]))
 
 
 cognito = Cognito()

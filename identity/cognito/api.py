@@ -22,6 +22,13 @@ OPERATIONS = {
     "RevokeToken": ("revoke_token", schemas.RevokeTokenSchema()),
     "ForgotPassword": ("forgot_password", schemas.ForgotPasswordSchema()),
     "ConfirmForgotPassword": ("confirm_forgot_password", schemas.ConfirmForgotPasswordSchema()),
+    "SignUp": ("sign_up", schemas.SignUpSchema()),
+    "ConfirmSignUp": ("confirm_sign_up", schemas.ConfirmSignUpSchema()),
+    "ResendConfirmationCode": ("resend_confirmation_code", schemas.ForgotPasswordSchema()),
+    "ChangePassword": ("change_password", schemas.ChangePasswordSchema()),
+    "UpdateUserAttributes": ("update_user_attributes", schemas.UpdateUserAttributesSchema()),
+    "VerifyUserAttribute": ("verify_user_attribute", schemas.VerifyUserAttributeSchema()),
+    "DeleteUser": ("delete_user", schemas.AccessTokenSchema()),
 }
 
 

@@ -75,3 +75,8 @@ class TooManyRequestsError(CognitoError):
 class LimitExceededError(CognitoError):
     type = "LimitExceededException"
     message = "Attempt limit exceeded, please try after some time."
+
+
+class AliasExistsError(CognitoError):
+    type = "AliasExistsException"
+    message = "An account with the given email already exists."

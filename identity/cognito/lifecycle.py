@@ -131,3 +131,166 @@ class LifecycleOperations:
             f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user['id']}"))
         log.info("password reset", extra={"keycloak_user_id": user["id"], "at": utcnow().isoformat()})
         return {}
+
+
+class UsernameExistsError(errors.CognitoError):
+    type = "UsernameExistsException"
+    message = "User already exists"
+
+
+ATTRIBUTE_NAMES = {"phone_number", "name", "locale"}
+
+
+def keycloak_attributes(attributes: list[dict]) -> tuple[dict, str | None]:
+    """Cognito's [{Name, Value}] as Keycloak attributes, and the email (kept apart: a user field there)."""
+    result, email = {}, None
+    for item in attributes:
+        name, value = item["Name"], item["Value"]
+        if name == "email":
+            email = value.strip().lower()
+        elif name in ATTRIBUTE_NAMES:
+            result[name] = [value]
+        elif name.startswith("custom:") and name != "custom:kii_user_id" and len(name) <= 72:
+            result["custom." + name[len("custom:"):]] = [value]
+        elif name in ("email_verified", "phone_number_verified", "sub", "custom:kii_user_id"):
+            raise errors.InvalidParameterError(f"Cannot modify the non-mutable attribute {name}")
+        else:
+            raise errors.InvalidParameterError(f"Attribute does not exist in the schema: {name}"[:200])
+    return result, email
+
+
+class AccountOperations(LifecycleOperations):
+    """SignUp, ConfirmSignUp, ResendConfirmationCode, ChangePassword, UpdateUserAttributes,
+    VerifyUserAttribute, DeleteUser."""
+
+    signup_hours: int = 24
+
+    def _send_code(self, user: dict, purpose: str, template: str, email: str, lifetime_minutes: int) -> dict:
+        try:
+            code = self.codes.issue(purpose, user["id"])
+        except code_errors.CodeError as exc:
+            raise CODE_ERRORS[type(exc)]() from None
+        locale = ((user.get("attributes") or {}).get("locale") or [None])[0]
+        try:
+            self.mailer.send(email, template, locale, code=code, minutes=lifetime_minutes)
+        except DeliveryFailed as exc:
+            self.codes.forget(purpose, user["id"])
+            log.error("code not delivered", extra={"error": str(exc), "purpose": purpose})
+            raise CodeDeliveryFailureError() from None
+        return self._delivery(email)
+
+    def sign_up(self, request: dict, client_ip=None) -> dict:
+        from identity.cognito.service import normalise_identifiers
+
+        self.client(request["ClientId"])
+        username = request["Username"].strip()
+        attributes, email = keycloak_attributes(request.get("UserAttributes") or [])
+        if "@" in username and not email:
+            email = username.lower()
+        if not email:
+            raise errors.InvalidParameterError("Attributes did not conform to the schema: email is required")
+        # Taken among migrated and not-yet-migrated users alike (the legacy store knows Kii's identifiers).
+        taken = self.migration.find(**normalise_identifiers(username)) or self.migration.find(email=email)
+        admin = self.admin_factory()
+        if taken or self._admin_call(lambda a: a.get_users({"username": username.lower(), "exact": True})) or \
+                self._admin_call(lambda a: a.get_users({"email": email, "exact": True})):
+            raise UsernameExistsError()
+        try:
+            user_id = admin.create_user({"username": username.lower(), "email": email, "emailVerified": False,
+                                         "enabled": True, "requiredActions": ["VERIFY_EMAIL"],
+                                         "attributes": attributes})
+        except Exception as exc:  # python-keycloak: 409 for a race with another sign-up, others are faults
+            if getattr(exc, "response_code", None) == 409:
+                raise UsernameExistsError() from None
+            raise errors.InternalError() from None
+        try:
+            set_password(admin, self.realm, user_id, request["Password"])
+        except PasswordRefused as exc:
+            admin.delete_user(user_id)
+            raise InvalidPasswordError(POLICY_MESSAGES.get(exc.error, InvalidPasswordError.message)) from None
+        user = self._admin_call(lambda a: a.get_user(user_id))
+        delivery = self._send_code(user, "signup", "signup", email, self.signup_hours * 60)
+        return {"UserConfirmed": False, "UserSub": user_id, **delivery}
+
+    def _unconfirmed(self, username: str) -> dict:
+        user, _ = self._account(username)
+        if user is None:
+            raise CodeMismatchError()
+        return user
+
+    def confirm_sign_up(self, request: dict, client_ip=None) -> dict:
+        self.client(request["ClientId"])
+        user = self._unconfirmed(request["Username"])
+        if "VERIFY_EMAIL" not in (user.get("requiredActions") or []):
+            raise errors.NotAuthorizedError("User cannot be confirmed. Current status is CONFIRMED")
+        try:
+            self.codes.consume("signup", user["id"], request["ConfirmationCode"])
+        except code_errors.CodeError as exc:
+            raise CODE_ERRORS[type(exc)]() from None
+        actions = [a for a in user.get("requiredActions") or [] if a != "VERIFY_EMAIL"]
+        # The whole representation: a partial one would reset the user profile's attributes.
+        self._admin_call(lambda a: a.update_user(user["id"], {**user, "emailVerified": True,
+                                                               "requiredActions": actions}))
+        return {}
+
+    def resend_confirmation_code(self, request: dict, client_ip=None) -> dict:
+        self.client(request["ClientId"])
+        user, _ = self._account(request["Username"])
+        if user is None:
+            fake = hashlib.sha256(request["Username"].encode()).hexdigest()
+            return self._delivery(f"{fake[0]}@{fake[1]}.example")
+        if "VERIFY_EMAIL" not in (user.get("requiredActions") or []):
+            raise errors.InvalidParameterError("User is already confirmed.")
+        return self._send_code(user, "signup", "signup", user["email"], self.signup_hours * 60)
+
+    def change_password(self, request: dict, client_ip=None) -> dict:
+        claims = self.verify_access_token(request["AccessToken"])
+        user = self._admin_call(lambda a: a.get_user(claims["sub"]))
+        try:  # the previous password, checked by Keycloak itself
+            self.oidc.password_grant(claims["client_id"], self.clients.get(claims["client_id"]), user["username"],
+                                     request["PreviousPassword"])
+        except Exception:
+            raise errors.NotAuthorizedError() from None
+        try:
+            set_password(self.admin_factory(), self.realm, user["id"], request["ProposedPassword"])
+        except PasswordRefused as exc:
+            raise InvalidPasswordError(POLICY_MESSAGES.get(exc.error, InvalidPasswordError.message)) from None
+        return {}
+
+    def update_user_attributes(self, request: dict, client_ip=None) -> dict:
+        claims = self.verify_access_token(request["AccessToken"])
+        attributes, email = keycloak_attributes(request["UserAttributes"])
+        user = self._admin_call(lambda a: a.get_user(claims["sub"]))
+        merged = {**(user.get("attributes") or {}), **attributes}
+        update = {"attributes": merged}
+        deliveries = []
+        if email and email != user.get("email"):
+            if self._admin_call(lambda a: a.get_users({"email": email, "exact": True})) or \
+                    self.migration.find(email=email):
+                raise errors.AliasExistsError()
+            update.update(email=email, emailVerified=False)  # unverified until its code comes back
+        self._admin_call(lambda a: a.update_user(user["id"], {**user, **update}))
+        if "email" in update:
+            refreshed = self._admin_call(lambda a: a.get_user(user["id"]))
+            deliveries.append(self._send_code(refreshed, "attribute", "signup", email,
+                                              self.signup_hours * 60)["CodeDeliveryDetails"])
+        return {"CodeDeliveryDetailsList": deliveries}
+
+    def verify_user_attribute(self, request: dict, client_ip=None) -> dict:
+        claims = self.verify_access_token(request["AccessToken"])
+        if request["AttributeName"] != "email":
+            raise errors.InvalidParameterError("Only the email attribute is verified by code here.")
+        try:
+            self.codes.consume("attribute", claims["sub"], request["Code"])
+        except code_errors.CodeError as exc:
+            raise CODE_ERRORS[type(exc)]() from None
+        user = self._admin_call(lambda a: a.get_user(claims["sub"]))
+        self._admin_call(lambda a: a.update_user(claims["sub"], {**user, "emailVerified": True}))
+        return {}
+
+    def delete_user(self, request: dict, client_ip=None) -> dict:
+        claims = self.verify_access_token(request["AccessToken"])
+        self._admin_call(lambda a: a.delete_user(claims["sub"]))
+        self.migration.forget_user(claims["sub"])
+        log.info("user deleted", extra={"keycloak_user_id": claims["sub"]})
+        return {}

@@ -47,6 +47,37 @@ class ConfirmForgotPasswordSchema(ForgotPasswordSchema):
     Password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
+class AttributeSchema(_Base):
+    Name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    Value = fields.String(required=True, validate=validate.Length(max=2048))
+
+
+class SignUpSchema(_Base):
+    ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    Username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    Password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    UserAttributes = fields.List(fields.Nested(AttributeSchema), load_default=list)
+    SecretHash = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class ConfirmSignUpSchema(ForgotPasswordSchema):
+    ConfirmationCode = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class ChangePasswordSchema(AccessTokenSchema):
+    PreviousPassword = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    ProposedPassword = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class UpdateUserAttributesSchema(AccessTokenSchema):
+    UserAttributes = fields.List(fields.Nested(AttributeSchema), required=True)
+
+
+class VerifyUserAttributeSchema(AccessTokenSchema):
+    AttributeName = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    Code = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
 def load(schema: Schema, body) -> dict:
     if not isinstance(body, dict):
         raise InvalidParameterError("The request body must be a JSON object.")

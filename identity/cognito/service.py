@@ -19,7 +19,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from identity.cognito import errors
-from identity.cognito.lifecycle import LifecycleOperations
+from identity.cognito.lifecycle import AccountOperations
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy.migration import LegacyMigration, Outcome
@@ -51,10 +51,10 @@ def secret_hash(client_secret: str, username: str, client_id: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-class CognitoService(LifecycleOperations):
+class CognitoService(AccountOperations):
     def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: dict[str, str | None],
                  migration: LegacyMigration, throttle: ClientThrottle, failure_floor_s: float = 0.25,
-                 codes=None, mailer=None, reset_minutes: int = 60):
+                 codes=None, mailer=None, reset_minutes: int = 60, signup_hours: int = 24):
         self.oidc = oidc
         self.admin_factory = admin_factory   # -> python-keycloak admin (token reused per process)
         self.realm = realm
@@ -63,6 +63,7 @@ class CognitoService(LifecycleOperations):
         self.throttle = throttle
         self.failure_floor_s = failure_floor_s
         self.codes, self.mailer, self.reset_minutes = codes, mailer, reset_minutes
+        self.signup_hours = signup_hours
         self.lock_timeout_s = max(5.0, oidc.timeout * 2)
         self._jwks: tuple[float, KeySet] | None = None
         self._jwks_lock = threading.Lock()
@@ -186,11 +187,18 @@ class CognitoService(LifecycleOperations):
             if "disabled" in description:
                 raise errors.UserDisabledError() from None
             if "not fully set up" in description:
+                # The password was right; what is missing: a confirmed sign-up, or a new password.
+                if self._required_actions(username) == ["VERIFY_EMAIL"]:
+                    raise errors.UserNotConfirmedError() from None
                 raise errors.PasswordResetRequiredError() from None
             if exc.error == "invalid_client" or exc.error == "unauthorized_client":
                 raise errors.NotAuthorizedError(f"Client {client_id} is not allowed this flow") from None
             self.throttle.failure(client_ip)
             raise errors.NotAuthorizedError() from None
+
+    def _required_actions(self, username: str) -> list[str]:
+        found = self._admin_call(lambda a: a.get_users({"username": username.lower(), "exact": True}))
+        return list(found[0].get("requiredActions") or []) if len(found) == 1 else []
 
     # --- access-token operations ---------------------------------------------------------
 

@@ -104,6 +104,11 @@ class LegacyMigration:
                 updated_at=now))
         log.info("legacy password replaced", extra={"kii_user_id": kii_user_id, "path": via})
 
+    def forget_user(self, keycloak_user_id: str) -> None:
+        """The user deleted their account: nothing of theirs stays in the legacy store."""
+        with self.engine.begin() as conn:
+            conn.execute(USERS.delete().where(USERS.c.keycloak_user_id == keycloak_user_id))
+
     # --- the attempt ----------------------------------------------------------------
 
     def attempt(self, row, password: str) -> Outcome:
