@@ -122,21 +122,16 @@ def export_for(work: Path, users: int) -> Path:
     return path
 
 
-def users_api_rate(bench: Bench, export: Path, realm: str, count: int) -> float:
-    """One POST /users per user, 4 threads: what the Admin API does without partialImport."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from keycloak import KeycloakAdmin
-
+def unique_users(export: Path, realm: str, count: int):
+    """Keycloak representations of the export's first `count` valid users, without its duplicates
+    (which the online importer refuses too)."""
     from identity.importer import reader
     from identity.importer.profile import RecordError, parse_user, to_keycloak
 
-    admin = KeycloakAdmin(server_url=f"http://127.0.0.1:{HTTP}/", username="admin",
-                          password=bench.admin_password, realm_name=realm, user_realm_name="master")
-    representations, seen = [], set()
+    seen, made = set(), 0
     for line in reader.read_profiles(export / "profiles.jsonl.gz"):
-        if len(representations) >= count:
-            break
+        if made >= count:
+            return
         try:
             user = parse_user(line.record, realm)
         except (RecordError, TypeError, AttributeError):
@@ -144,7 +139,19 @@ def users_api_rate(bench: Bench, export: Path, realm: str, count: int) -> float:
         keys = {user.kii_user_id, user.username, user.email, user.phone_number} - {None}
         if not keys & seen:
             seen |= keys
-            representations.append(to_keycloak(user, bmp_only=True))
+            made += 1
+            yield to_keycloak(user, bmp_only=True)
+
+
+def users_api_rate(bench: Bench, export: Path, realm: str, count: int) -> float:
+    """One POST /users per user, 4 threads: what the Admin API does without partialImport."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keycloak import KeycloakAdmin
+
+    admin = KeycloakAdmin(server_url=f"http://127.0.0.1:{HTTP}/", username="admin",
+                          password=bench.admin_password, realm_name=realm, user_realm_name="master")
+    representations = list(unique_users(export, realm, count))
     started = time.perf_counter()
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda rep: admin.connection.raw_post(f"admin/realms/{realm}/users",
@@ -153,29 +160,16 @@ def users_api_rate(bench: Bench, export: Path, realm: str, count: int) -> float:
 
 
 def offline_import_rate(bench: Bench, export: Path, count: int) -> tuple[float, float]:
-    """`kc.sh import` of realm files (server stopped): (users/s including start-up, users/s of the import)."""
-    from identity.importer import reader
-    from identity.importer.profile import RecordError, parse_user, to_keycloak
-
+    """`kc.sh import` of realm files (server stopped): (users/s including start-up, elapsed seconds)."""
     directory = bench.work / "offline"
     directory.mkdir(exist_ok=True)
     for old in directory.glob("*.json"):
         old.unlink()
     realm = "bench-offline"
     (directory / f"{realm}-realm.json").write_text(json.dumps({"realm": realm, "enabled": True}))
-    batch, number, total, seen = [], 0, 0, set()
-    for line in reader.read_profiles(export / "profiles.jsonl.gz"):
-        if total >= count:
-            break
-        try:
-            user = parse_user(line.record, realm)
-        except (RecordError, TypeError, AttributeError):
-            continue
-        keys = {user.kii_user_id, user.username, user.email, user.phone_number} - {None}
-        if keys & seen:  # the export's duplicates: the online importer refuses them too
-            continue
-        seen |= keys
-        batch.append(to_keycloak(user, bmp_only=True))
+    batch, number, total = [], 0, 0
+    for representation in unique_users(export, realm, count):
+        batch.append(representation)
         total += 1
         if len(batch) == 500:
             (directory / f"{realm}-users-{number}.json").write_text(json.dumps({"realm": realm, "users": batch}))

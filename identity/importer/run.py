@@ -96,6 +96,12 @@ class Plan:
     claims: dict = field(default_factory=lambda: defaultdict(dict))  # kind -> value -> kii_user_id
 
 
+def hash_fingerprint(secret: bytes, encoded: str, salt: str | None) -> str:
+    """What tells one delivery's hash from another's, without keeping the hash readable."""
+    message = b"legacy-hash\0" + encoded.encode() + b"\0" + (salt or "").encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
 def chunks(values, size=IN_CHUNK):
     values = list(values)
     for start in range(0, len(values), size):
@@ -174,8 +180,7 @@ class Importer:
     # --- 1. hashes ---------------------------------------------------------------
 
     def fingerprint(self, encoded: str, salt: str | None) -> str:
-        message = b"legacy-hash\0" + encoded.encode() + b"\0" + (salt or "").encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+        return hash_fingerprint(self.secret, encoded, salt)
 
     def _stage_hashes(self) -> None:
         with self.ledger.connect() as conn:

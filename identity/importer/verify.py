@@ -10,8 +10,6 @@ export are reported as extra.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import tempfile
 from collections import Counter, defaultdict
@@ -20,7 +18,7 @@ import sqlalchemy as sa
 
 from identity.importer import reader
 from identity.importer.profile import RecordError, keycloak_id, parse_user, to_keycloak
-from identity.importer.run import batched, chunks
+from identity.importer.run import batched, chunks, hash_fingerprint
 from identity.legacy import hashes
 from identity.legacy.models import LegacyUser, MigrationState
 
@@ -56,8 +54,7 @@ class Verifier:
             self.reasons[reason].append(example)
 
     def fingerprint(self, encoded: str, salt: str | None) -> str:
-        message = b"legacy-hash\0" + encoded.encode() + b"\0" + (salt or "").encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+        return hash_fingerprint(self.secret, encoded, salt)
 
     # --- inputs into the scratch database ---------------------------------------
 
