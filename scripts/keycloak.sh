@@ -79,8 +79,14 @@ fetch_dist() {
   chmod +x "$DIST_DIR"/bin/*.sh
 }
 
+build_providers() {
+  # The project's providers (keycloak_spi_bridge), built against the pinned version.
+  [ -f "$ROOT/keycloak_spi_bridge/pom.xml" ] || return 0
+  log "building keycloak_spi_bridge against Keycloak $VERSION"
+  mvn -q -B -f "$ROOT/keycloak_spi_bridge/pom.xml" package -DskipTests -Dkeycloak.version="$VERSION"
+}
+
 install_providers() {
-  # The bridge provider (keycloak_spi_bridge) is copied in when it has been built.
   local jar
   for jar in "$ROOT"/keycloak_spi_bridge/target/*.jar; do
     [ -f "$jar" ] && cp "$jar" "$HOME_DIR/providers/"
@@ -100,6 +106,7 @@ start() {
   if running; then log "already running (pid $(cat "$PID_FILE"))"; return; fi
   if ready; then log "a Keycloak already answers on port $MGMT_PORT"; return; fi
   fetch
+  build_providers
   install_providers
   mkdir -p "$VAR"
   if [ -f "$ENV_FILE" ]; then set -a; . "$ENV_FILE"; set +a; fi

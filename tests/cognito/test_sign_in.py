@@ -59,6 +59,13 @@ def test_native_user_signs_in_and_gets_cognito_tokens(cognito, live_service, kc_
     assert id_claims["cognito:username"] == user["username"] and id_claims["email_verified"] is True
     assert access["username"] == user["username"]
     assert "aws.cognito.signin.user.admin" in access["scope"].split()
+    assert isinstance(id_claims["auth_time"], int) and isinstance(access["auth_time"], int)
+    assert id_claims["origin_jti"] == access["origin_jti"]
+    # A refresh keeps the original authentication's auth_time and origin_jti, as Cognito's do.
+    refreshed = cognito.initiate_auth(AuthFlow="REFRESH_TOKEN_AUTH", ClientId="mobile", AuthParameters={
+        "REFRESH_TOKEN": result["RefreshToken"]})["AuthenticationResult"]
+    again = verify_like_cognito(refreshed["IdToken"], live_service, "id")
+    assert again["origin_jti"] == id_claims["origin_jti"] and again["auth_time"] == id_claims["auth_time"]
     # By email as well.
     assert sign_in(cognito, "native@example.com", "Native-Pass-1")["AuthenticationResult"]["AccessToken"]
 

@@ -43,9 +43,11 @@ def test_tokens_carry_cognito_claims(realm, keycloak_url, kc_user, master_admin)
     assert id_token["phone_number"] == "+8613812345678"
     assert id_token["phone_number_verified"] is True
     assert id_token["cognito:groups"] == ["caregivers"]
-    # auth_time: Keycloak sets it for browser sign-ins only, not for the password grant
-    # (docs/decisions.md, "auth_time"); the sign-in issue closes that gap.
+    # auth_time: Keycloak records it for browser sign-ins only; the project's mapper
+    # (keycloak_spi_bridge, AuthTimeMapper) fills it for the password grant too.
     assert isinstance(id_token["iat"], int) and isinstance(id_token["exp"], int)
+    assert isinstance(id_token["auth_time"], int) and id_token["iat"] - 60 <= id_token["auth_time"] <= id_token["iat"]
+    assert isinstance(id_token["origin_jti"], str) and id_token["origin_jti"]
     assert id_token["exp"] - id_token["iat"] == 3600
 
     access = decode(tokens["access_token"], keycloak_url, realm.realm)
@@ -56,6 +58,7 @@ def test_tokens_carry_cognito_claims(realm, keycloak_url, kc_user, master_admin)
     assert "aws.cognito.signin.user.admin" in access["scope"].split()
     assert access["cognito:groups"] == ["caregivers"]
     assert access["sub"] == id_token["sub"] == user["id"]
+    assert access["origin_jti"] == id_token["origin_jti"] and isinstance(access["auth_time"], int)
 
 
 def test_no_groups_claim_without_groups(realm, keycloak_url, kc_user):
