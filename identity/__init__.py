@@ -23,6 +23,9 @@ def create_app(test_config=None):
 
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth_endpoints.bp)
+    from identity.bridge import endpoints as bridge_endpoints
+
+    app.register_blueprint(bridge_endpoints.bp)
     if app.config["KEYCLOAK_PROXY"]:
         from identity.oauth import keycloak_proxy
 

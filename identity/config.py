@@ -56,6 +56,10 @@ SETTINGS = [
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:8000", "URL the apps use to reach this service."),
     Setting("SECRET_KEY", None, "Service secret: keys the fingerprints of imported hashes (and later codes). "
             "Required by the importer; at least 32 random bytes.", secret=True),
+    Setting("BRIDGE_URL", None, "Where Keycloak reaches the service's bridge (set in the realm by the "
+            "bootstrap; default: PUBLIC_BASE_URL/bridge/v1)."),
+    Setting("BRIDGE_SECRET", None, "Shared secret of the Keycloak bridge (the same value Keycloak's "
+            "provider is started with); without it the bridge refuses every request.", secret=True),
     Setting("LEGACY_HASH_KEY", None, "The Kii hash-key (secret), for bare and keyless HMAC hashes.", secret=True),
     Setting("LEGACY_HASH_KEY_FILE", None, "File holding the hash-key instead (first line, trailing newline ignored)."),
     Setting("LEGACY_DEFAULT_SCHEME", "hmac-sha256;encoding=hex",
@@ -96,7 +100,8 @@ def load(app, test_config=None) -> None:
         app.config.from_mapping(test_config)
     cfg = app.config
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
-    for name in ("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_BOOTSTRAP_PASSWORD", "LEGACY_HASH_KEY", "SECRET_KEY"):
+    for name in ("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_BOOTSTRAP_PASSWORD", "LEGACY_HASH_KEY", "SECRET_KEY",
+                 "BRIDGE_SECRET"):
         # from_prefixed_env parses JSON: a secret that looks like a number must stay a string.
         if cfg[name] is not None:
             cfg[name] = str(cfg[name])

@@ -18,6 +18,8 @@ import requests
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+# The live service, SMTP server and legacy-user fixtures, shared by tests/cognito and tests/bridge.
+pytest_plugins = ["tests.cognito.fixtures"]
 TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
 
 
@@ -47,10 +49,28 @@ def keycloak_url(dev_env) -> str:
 
 
 @pytest.fixture(scope="session")
-def bootstrap_settings(keycloak_url, dev_env):
+def live_socket():
+    """The socket of the suite's live service, bound now (so no other fixture takes its port) because
+    the realm, bootstrapped before the service starts, names that port as the bridge's."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_port(live_socket) -> int:
+    return live_socket.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def bootstrap_settings(keycloak_url, dev_env, live_port):
     from identity.keycloak.bootstrap import Settings
 
     return Settings(
+        bridge_url=f"http://127.0.0.1:{live_port}/bridge/v1",
         server_url=keycloak_url, realm=TEST_REALM, app_client_id="mobile",
         app_redirect_uris=["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
         admin_client_id="identity-service",
@@ -106,6 +126,7 @@ def make_config(realm, database_url, **overrides) -> dict:
         "KEYCLOAK_APP_CLIENT_ID": realm.app_client_id,
         "KEYCLOAK_ADMIN_CLIENT_ID": realm.admin_client_id,
         "KEYCLOAK_ADMIN_CLIENT_SECRET": realm.admin_client_secret,
+        "BRIDGE_URL": realm.bridge_url,
     }
     config.update(overrides)
     return config

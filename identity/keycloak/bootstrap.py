@@ -28,6 +28,7 @@ class Settings:
     admin_client_id: str
     admin_client_secret: str
     realm_display_name: str = "Identity"
+    bridge_url: str = "http://127.0.0.1:8000/bridge/v1"
     config_dir: Path = CONFIG_DIR
 
     @classmethod
@@ -39,6 +40,7 @@ class Settings:
             app_redirect_uris=list(cfg["KEYCLOAK_APP_REDIRECT_URIS"]),
             admin_client_id=cfg["KEYCLOAK_ADMIN_CLIENT_ID"],
             admin_client_secret=cfg["KEYCLOAK_ADMIN_CLIENT_SECRET"],
+            bridge_url=cfg.get("BRIDGE_URL") or f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/bridge/v1",
         )
 
 
@@ -102,6 +104,7 @@ def bootstrap(admin: KeycloakAdmin, settings: Settings) -> list[str]:
     for desired in load_template("clients.json", settings):
         _client(admin, desired, scope_ids, changes)
     _user_profile(admin, settings, changes)
+    _browser_flow(admin, settings, changes)
     return changes.items
 
 
@@ -242,3 +245,52 @@ def _user_profile(admin: KeycloakAdmin, settings: Settings, changes: Changes) ->
         merged["attributes"] = list(attributes.values())
         admin.update_realm_users_profile(merged)
         changes.add(f"updated user profile: {', '.join(changed)}")
+
+
+BROWSER_FLOW = "browser-legacy"
+BRIDGE_PROVIDER = "legacy-bridge-password-form"
+
+
+def _browser_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    """The browser flow with the legacy bridge in place of the username/password form.
+
+    cookie (alternative) | forms (alternative): legacy-bridge-password-form (required,
+    configured with the bridge URL). The provider comes from keycloak_spi_bridge.
+    """
+    forms = f"{BROWSER_FLOW} forms"
+    if not any(f["alias"] == BROWSER_FLOW for f in admin.get_authentication_flows()):
+        admin.create_authentication_flow({"alias": BROWSER_FLOW, "providerId": "basic-flow", "topLevel": True,
+                                          "builtIn": False,
+                                          "description": "Browser sign-in with legacy (Kii) passwords"})
+        admin.create_authentication_flow_execution({"provider": "auth-cookie"}, BROWSER_FLOW)
+        admin.create_authentication_flow_subflow({"alias": forms, "type": "basic-flow", "provider": "registration-page-form",
+                                                  "description": "Username and password"}, BROWSER_FLOW)
+        admin.create_authentication_flow_execution({"provider": BRIDGE_PROVIDER}, forms)
+        changes.add(f"created authentication flow {BROWSER_FLOW}")
+    executions = admin.get_authentication_flow_executions(BROWSER_FLOW)
+    wanted = {"auth-cookie": "ALTERNATIVE", BRIDGE_PROVIDER: "REQUIRED"}
+    for execution in executions:
+        key = execution.get("providerId") or ("forms" if execution.get("displayName") == forms else None)
+        requirement = wanted.get(key) or ("ALTERNATIVE" if execution.get("displayName") == forms else None)
+        if requirement and execution.get("requirement") != requirement:
+            admin.update_authentication_flow_executions({"id": execution["id"], "requirement": requirement},
+                                                        BROWSER_FLOW)
+            changes.add(f"set {execution.get('displayName')} {requirement} in {BROWSER_FLOW}")
+    bridge = next(e for e in admin.get_authentication_flow_executions(BROWSER_FLOW)
+                  if e.get("providerId") == BRIDGE_PROVIDER)
+    desired = {"bridge.url": settings.bridge_url, "bridge.timeout.ms": "2500"}
+    if bridge.get("authenticationConfig"):
+        current = admin.get_authenticator_config(bridge["authenticationConfig"])
+        if current.get("config") != desired:
+            admin.update_authenticator_config({**current, "config": desired}, bridge["authenticationConfig"])
+            changes.add(f"updated the bridge URL of {BROWSER_FLOW}")
+    else:
+        response = admin.connection.raw_post(
+            f"admin/realms/{settings.realm}/authentication/executions/{bridge['id']}/config",
+            data=json.dumps({"alias": f"{BROWSER_FLOW}-bridge", "config": desired}))
+        if response.status_code >= 400:
+            raise RuntimeError(f"bridge config: HTTP {response.status_code}")
+        changes.add(f"configured the bridge of {BROWSER_FLOW}")
+    if admin.get_realm(settings.realm).get("browserFlow") != BROWSER_FLOW:
+        admin.update_realm(settings.realm, {"browserFlow": BROWSER_FLOW})
+        changes.add(f"bound {BROWSER_FLOW} as the browser flow")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.cognito.conftest import store_row
+from tests.cognito.fixtures import store_row
 from tests.cognito.test_sign_in import error_of, sign_in
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from identity.accounts.models import VerificationCode
 from identity.db import db
 from identity.legacy.models import MigrationState
-from tests.cognito.conftest import free_port, live_app, store_row
+from tests.cognito.fixtures import free_port, live_app, store_row
 from tests.cognito.test_sign_in import error_of, sign_in
 
 

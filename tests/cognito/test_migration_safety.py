@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from identity.legacy.models import MigrationState
-from tests.cognito.conftest import free_port, live_app, store_row
+from tests.cognito.fixtures import free_port, live_app, store_row
 from tests.conftest import ROOT, make_config
 
 TARGET = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}

@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from identity.legacy.models import MigrationState
-from tests.cognito.conftest import SECRET_CLIENT, store_row
+from tests.cognito.fixtures import SECRET_CLIENT, store_row
 
 PASSWORD_AUTH = "USER_PASSWORD_AUTH"
 
@@ -218,7 +218,7 @@ def test_invalid_access_token(cognito):
 
 
 def test_keycloak_down_is_an_internal_error_within_a_bounded_time(app, realm, database_url, legacy_user):
-    from tests.cognito.conftest import free_port, live_app
+    from tests.cognito.fixtures import free_port, live_app
 
     user = legacy_user()
     down = live_app(realm, database_url, free_port(), KEYCLOAK_URL=f"http://127.0.0.1:{free_port()}",
@@ -236,7 +236,7 @@ def test_keycloak_down_is_an_internal_error_within_a_bounded_time(app, realm, da
 
 
 def test_database_down_is_an_internal_error(realm):
-    from tests.cognito.conftest import free_port, live_app
+    from tests.cognito.fixtures import free_port, live_app
 
     down = live_app(realm, f"mysql+pymysql://u:p@127.0.0.1:{free_port()}/x", free_port())
     response = down.test_client().post("/", json={"AuthFlow": PASSWORD_AUTH, "ClientId": "mobile", "AuthParameters": {
@@ -266,7 +266,7 @@ def test_timing_does_not_reveal_accounts(cognito, legacy_user, kc_user):
 
 def test_failures_from_one_address_are_limited(app, realm, database_url, legacy_user, kc_user):
     """Per client address, shared through the database: a guesser moving across accounts is stopped too."""
-    from tests.cognito.conftest import free_port, live_app
+    from tests.cognito.fixtures import free_port, live_app
 
     limited = live_app(realm, database_url, free_port(), IP_FAILURE_LIMIT=3, FAILED_SIGN_IN_FLOOR_MS=0)
     client = limited.test_client()

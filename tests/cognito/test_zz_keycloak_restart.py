@@ -12,7 +12,7 @@ import time
 from botocore.exceptions import ClientError
 
 from identity.legacy.models import MigrationState
-from tests.cognito.conftest import store_row
+from tests.cognito.fixtures import store_row
 from tests.cognito.test_sign_in import sign_in
 from tests.conftest import ROOT
 

@@ -1,4 +1,4 @@
-"""A live service on a loopback port (real HTTP for boto3), a confidential app client, legacy users."""
+"""Sign-in fixtures (a plugin of tests/conftest.py): a live service on a loopback port, a confidential app client, SMTP, legacy users."""
 
 from __future__ import annotations
 
@@ -95,11 +95,13 @@ def smtp():
 
 
 @pytest.fixture(scope="session")
-def live_service(app, realm, database_url, secret_client, smtp):
-    port = free_port()
+def live_service(app, realm, database_url, secret_client, smtp, dev_env, live_port, live_socket):
+    port = live_port  # the realm's browser flow already names this port as the bridge's
     service_app = live_app(realm, database_url, port, APP_CLIENT_SECRETS={SECRET_CLIENT: secret_client},
-                           LOCKOUT_THRESHOLD=5, IP_FAILURE_LIMIT=1000, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port)
-    server = make_server("127.0.0.1", port, service_app, threaded=True)
+                           LOCKOUT_THRESHOLD=5, IP_FAILURE_LIMIT=1000, SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port,
+                           BRIDGE_SECRET=dev_env["IDENTITY_BRIDGE_SECRET"])
+    live_socket.listen(128)
+    server = make_server("127.0.0.1", port, service_app, threaded=True, fd=live_socket.fileno())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield {"url": f"http://127.0.0.1:{port}", "app": service_app,

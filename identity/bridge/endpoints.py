@@ -1,0 +1,63 @@
+"""`POST /bridge/v1/verify`: Keycloak's login page asks whether a legacy password is right.
+
+Called by the provider in keycloak_spi_bridge (LegacyBridgeAuthenticator) when a
+user without a Keycloak password types one. It runs the very same first-login
+migration as the JSON API (identity.legacy.migration): on a right password the
+service gives Keycloak the password through the Admin API, marks the user
+migrated and deletes the legacy hash, then answers ``{"valid": true}``; the
+login then completes in Keycloak, which holds the password from now on.
+
+Reachable only with the shared secret (``Authorization: Bearer``,
+IDENTITY_BRIDGE_SECRET on both sides); a wrong one is refused and logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from identity.keycloak.oidc import KeycloakUnavailable
+from identity.legacy.migration import Outcome
+
+log = logging.getLogger(__name__)
+bp = Blueprint("bridge", __name__, url_prefix="/bridge/v1")
+
+
+def _authorised() -> bool:
+    secret = str(current_app.config.get("BRIDGE_SECRET") or "")
+    header = request.headers.get("Authorization", "")
+    given = header[7:] if header.startswith("Bearer ") else ""
+    return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+
+@bp.post("/verify")
+def verify():
+    if not _authorised():
+        log.warning("bridge: refused a request without the shared secret", extra={"client": request.remote_addr})
+        return jsonify(error="forbidden"), 403
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or \
+            not isinstance(body.get("password"), str) or not body["username"] or len(body["password"]) > 4096:
+        return jsonify(error="invalid_request"), 400
+    service = current_app.extensions["cognito"].service
+    migration = service.migration
+    from identity.cognito.service import normalise_identifiers
+    from identity.locks import LockTimeout, named_lock
+
+    row = migration.find(**normalise_identifiers(body["username"]))
+    if row is None:
+        return jsonify(valid=False, reason="not_a_legacy_user"), 404
+    try:
+        # The same per-user lock as the JSON API: one implementation, one queue.
+        with named_lock(migration.engine, f"sign-in:{(row['username'] or row['email']).lower()}",
+                        service.lock_timeout_s):
+            outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"])
+    except (KeycloakUnavailable, LockTimeout):
+        return jsonify(error="temporarily_unavailable"), 503
+    log.info("bridge: legacy check", extra={"kii_user_id": row["kii_user_id"], "outcome": outcome.value,
+                                            "path": "bridge"})
+    if outcome in (Outcome.MIGRATED, Outcome.ALREADY_MIGRATED):
+        return jsonify(valid=True)
+    return jsonify(valid=False, reason=outcome.value)

@@ -1,0 +1,69 @@
+"""keycloak_spi_bridge: a Kii user signs in at Keycloak's own login page with the old password."""
+
+from __future__ import annotations
+
+import requests
+
+from identity.legacy.models import MigrationState
+from tests.cognito.fixtures import store_row
+from tests.cognito.test_hosted_ui import REDIRECT, pkce
+from tests.cognito.test_sign_in import verify_like_cognito
+
+
+def login_page(live_service, username: str, password: str):
+    """authorize -> Keycloak's form -> the answer (302 with a code, or the form again)."""
+    import html
+    import re
+
+    verifier, challenge = pkce()
+    session = requests.Session()
+    start = session.get(f"{live_service['url']}/oauth2/authorize", allow_redirects=False, timeout=10, params={
+        "client_id": "mobile", "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid",
+        "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"})
+    page = session.get(start.headers["Location"], timeout=10)
+    for cookie in session.cookies:
+        cookie.secure = False
+    action = html.unescape(re.search(r'<form[^>]+id="kc-form-login"[^>]+action="([^"]+)"', page.text).group(1))
+    return session.post(action, data={"username": username, "password": password, "credentialId": ""},
+                        allow_redirects=False, timeout=15), verifier
+
+
+def exchange(live_service, response, verifier) -> dict:
+    from urllib.parse import parse_qs, urlsplit
+
+    code = parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
+    tokens = requests.post(f"{live_service['url']}/oauth2/token", timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "mobile",
+        "code_verifier": verifier})
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()
+
+
+def test_pending_kii_user_signs_in_at_the_login_page(live_service, legacy_user, master_admin):
+    user = legacy_user(password="Kii-Browser-1", email="bridge-user@example.com")
+    response, verifier = login_page(live_service, user["username"], "Kii-Browser-1")
+    assert response.status_code == 302, response.text[:300]
+    claims = verify_like_cognito(exchange(live_service, response, verifier)["id_token"], live_service, "id")
+    assert claims["custom:kii_user_id"] == user["kii_user_id"]
+    row = store_row(live_service["app"], user["kii_user_id"])
+    assert row.state == MigrationState.migrated and row.password_hash is None
+    assert [c["type"] for c in master_admin.get_credentials(user["id"])] == ["password"]
+    # By email this time; Keycloak holds the password, the bridge is not asked again.
+    response, verifier = login_page(live_service, "bridge-user@example.com", "Kii-Browser-1")
+    assert response.status_code == 302
+    exchange(live_service, response, verifier)
+
+
+def test_wrong_password_at_the_login_page(live_service, legacy_user):
+    user = legacy_user(password="Kii-Browser-2")
+    response, _ = login_page(live_service, user["username"], "wrong")
+    assert response.status_code == 200 and "kc-form-login" in response.text  # the form again, with its error
+    row = store_row(live_service["app"], user["kii_user_id"])
+    assert row.state == MigrationState.pending and row.failed_attempts == 1
+
+
+def test_bridge_refuses_without_the_secret(live_service):
+    url = f"{live_service['url']}/bridge/v1/verify"
+    assert requests.post(url, json={"username": "x", "password": "y"}, timeout=10).status_code == 403
+    assert requests.post(url, json={"username": "x", "password": "y"}, timeout=10,
+                         headers={"Authorization": "Bearer wrong"}).status_code == 403
