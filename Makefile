@@ -42,8 +42,10 @@ run: install keycloak bootstrap db-upgrade sample-import serve
 	@echo "Sample:    1,000 Kii users imported (report: var/sample-import/report.md);"
 	@echo "           demo user: loginName demo, Kii password Demo-Pass-2026 (README)"
 
-## test: the whole suite against a real Keycloak (started when none runs)
+## test: the whole suite against a real Keycloak (started when none runs): the Keycloak
+## provider's own unit tests (Maven), then the Python suite
 test: install tools keycloak
+	mvn -q -B -f keycloak_spi_bridge/pom.xml test -Dkeycloak.version=$$(cat config/keycloak-version)
 	$(WITH_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 stop:

@@ -67,3 +67,43 @@ def test_bridge_refuses_without_the_secret(live_service):
     assert requests.post(url, json={"username": "x", "password": "y"}, timeout=10).status_code == 403
     assert requests.post(url, json={"username": "x", "password": "y"}, timeout=10,
                          headers={"Authorization": "Bearer wrong"}).status_code == 403
+
+
+def test_locked_out_and_disabled_users(live_service, legacy_user):
+    locked = legacy_user(password="Kii-Locked-1")
+    for _ in range(5):
+        response, _ = login_page(live_service, locked["username"], "wrong")
+        assert response.status_code == 200
+    response, _ = login_page(live_service, locked["username"], "Kii-Locked-1")
+    assert response.status_code == 200, "a locked-out user does not get in, even with the right password"
+    assert store_row(live_service["app"], locked["kii_user_id"]).state == MigrationState.pending
+
+    disabled = legacy_user(password="Kii-Disabled-1", disabled=True)
+    response, _ = login_page(live_service, disabled["username"], "Kii-Disabled-1")
+    assert response.status_code == 200
+    assert store_row(live_service["app"], disabled["kii_user_id"]).state == MigrationState.pending
+
+
+def test_bridge_down_fails_like_a_wrong_password_within_bounded_time(live_service, legacy_user, master_admin,
+                                                                      realm):
+    """The realm's flow pointed at a closed port for this test; the ordinary error, in seconds, nothing lost."""
+    import time
+    from dataclasses import replace
+
+    from identity.keycloak.bootstrap import bootstrap
+    from tests.cognito.fixtures import free_port
+    from tests.conftest import TEST_REALM
+
+    user = legacy_user(password="Kii-Down-1")
+    bootstrap(master_admin, replace(realm, bridge_url=f"http://127.0.0.1:{free_port()}/bridge/v1"))
+    try:
+        started = time.monotonic()
+        response, _ = login_page(live_service, user["username"], "Kii-Down-1")
+        assert response.status_code == 200 and "kc-form-login" in response.text
+        assert time.monotonic() - started < 10
+        assert store_row(live_service["app"], user["kii_user_id"]).state == MigrationState.pending
+    finally:
+        bootstrap(master_admin, realm)
+        master_admin.change_current_realm(TEST_REALM)
+    response, verifier = login_page(live_service, user["username"], "Kii-Down-1")
+    assert response.status_code == 302  # back up: the same password gets in

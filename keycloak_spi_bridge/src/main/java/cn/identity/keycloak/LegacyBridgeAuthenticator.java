@@ -49,12 +49,16 @@ public class LegacyBridgeAuthenticator extends UsernamePasswordForm {
     boolean askBridge(AuthenticationFlowContext context, String username, String password) {
         AuthenticatorConfigModel config = context.getAuthenticatorConfig();
         String url = config == null ? null : config.getConfig().get(CONFIG_URL);
-        String secret = System.getenv(SECRET_ENV);
+        long timeoutMs = parseTimeout(config == null ? null : config.getConfig().get(CONFIG_TIMEOUT_MS));
+        return ask(http, url, System.getenv(SECRET_ENV), timeoutMs, username, password);
+    }
+
+    /** True only when the bridge answers 200 {"valid": true}; anything else (down, slow, refused) is false. */
+    static boolean ask(HttpClient http, String url, String secret, long timeoutMs, String username, String password) {
         if (url == null || url.isEmpty() || secret == null || secret.isEmpty()) {
             LOG.warn("legacy bridge not configured: url in the execution config, secret in " + SECRET_ENV);
             return false;
         }
-        long timeoutMs = parseTimeout(config.getConfig().get(CONFIG_TIMEOUT_MS));
         try {
             String body = JsonSerialization.writeValueAsString(Map.of("username", username, "password", password));
             HttpRequest request = HttpRequest.newBuilder(URI.create(url.replaceAll("/+$", "") + "/verify"))

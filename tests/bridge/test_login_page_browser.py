@@ -1,0 +1,75 @@
+"""A real browser (Debian's Chromium, driven by Playwright) at Keycloak's login page, as a Kii user."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+from identity.legacy.models import MigrationState
+from tests.cognito.fixtures import store_row
+from tests.cognito.test_hosted_ui import REDIRECT, pkce
+from tests.cognito.test_sign_in import verify_like_cognito
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def sign_in_with_browser(browser, live_service, username: str, password: str) -> dict:
+    verifier, challenge = pkce()
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    landed = []
+
+    def capture(route):
+        landed.append(route.request.url)
+        route.fulfill(status=200, body="signed in")
+
+    page.route(f"{REDIRECT}*", capture)
+    page.goto(f"{live_service['url']}/oauth2/authorize?" + urlencode({
+        "client_id": "mobile", "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid email",
+        "state": "browser", "code_challenge": challenge, "code_challenge_method": "S256"}))
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#kc-login")
+    page.wait_for_load_state()
+    for _ in range(50):
+        if landed:
+            break
+        page.wait_for_timeout(100)
+    context.close()
+    assert landed, "the login page did not redirect back"
+    code = parse_qs(urlsplit(landed[0]).query)["code"][0]
+    response = requests.post(f"{live_service['url']}/oauth2/token", timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "mobile",
+        "code_verifier": verifier})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_kii_user_signs_in_at_the_login_page_in_a_browser(browser, live_service, legacy_user, caplog):
+    user = legacy_user(password="Kii-Chromium-1", email="chromium@example.com")
+    caplog.set_level(logging.INFO, logger="identity.bridge.endpoints")
+    tokens = sign_in_with_browser(browser, live_service, user["username"], "Kii-Chromium-1")
+    claims = verify_like_cognito(tokens["id_token"], live_service, "id")
+    assert claims["custom:kii_user_id"] == user["kii_user_id"] and claims["email_verified"] is True
+    assert store_row(live_service["app"], user["kii_user_id"]).state == MigrationState.migrated
+    asked = [r for r in caplog.records if r.getMessage() == "bridge: legacy check"]
+    assert len(asked) == 1
+
+    # Again, by email: Keycloak holds the password now and does not ask the bridge.
+    tokens = sign_in_with_browser(browser, live_service, "chromium@example.com", "Kii-Chromium-1")
+    assert verify_like_cognito(tokens["access_token"], live_service, "access")["username"] == user["username"]
+    assert len([r for r in caplog.records if r.getMessage() == "bridge: legacy check"]) == 1
