@@ -1,13 +1,46 @@
-# The identity service image: gunicorn, non-root, migrations and config/ beside the code.
-#   docker build -t identity .
-#   docker run -e IDENTITY_DATABASE_URL=... -e IDENTITY_KEYCLOAK_URL=... -p 8000:8000 identity
+# Two images from one file:
+#   docker build --target keycloak -t identity-keycloak .   Keycloak (pinned, from Maven Central) with
+#                                                             the keycloak_spi_bridge provider built in
+#   docker build -t identity .                               the identity service (the default, last stage)
 # Schema: run `identity db upgrade` once per release (a job or init container) before the workers.
-FROM python:3.11-slim
+
+ARG KEYCLOAK_VERSION=26.7.3
+
+# --- the provider and the Keycloak distribution, both through Maven ---------------------------
+FROM maven:3.9-eclipse-temurin-21 AS keycloak-build
+ARG KEYCLOAK_VERSION
+WORKDIR /build
+COPY keycloak_spi_bridge/pom.xml keycloak_spi_bridge/pom.xml
+RUN mvn -q -B -f keycloak_spi_bridge/pom.xml dependency:go-offline -Dkeycloak.version=${KEYCLOAK_VERSION}
+COPY keycloak_spi_bridge/src keycloak_spi_bridge/src
+RUN mvn -q -B -f keycloak_spi_bridge/pom.xml package -Dkeycloak.version=${KEYCLOAK_VERSION}
+RUN mvn -q -B dependency:copy -Dartifact=org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:zip \
+        -DoutputDirectory=/build \
+    && apt-get update -q && apt-get install -y -q --no-install-recommends unzip && rm -rf /var/lib/apt/lists/* \
+    && unzip -q keycloak-quarkus-dist-${KEYCLOAK_VERSION}.zip \
+    && mv keycloak-${KEYCLOAK_VERSION} /opt/keycloak \
+    && cp keycloak_spi_bridge/target/keycloak-spi-bridge.jar /opt/keycloak/providers/
+# Optimised for MariaDB/MySQL, health and metrics on, behind a proxy that sets X-Forwarded-*.
+RUN /opt/keycloak/bin/kc.sh build --db=mariadb --health-enabled=true --metrics-enabled=true
+
+# --- the Keycloak image ------------------------------------------------------------------------
+FROM eclipse-temurin:21-jre AS keycloak
+RUN useradd --system --uid 10002 --home-dir /opt/keycloak keycloak
+COPY --from=keycloak-build --chown=keycloak:keycloak /opt/keycloak /opt/keycloak
+USER keycloak
+EXPOSE 8080 9000
+# KC_DB_URL, KC_DB_USERNAME, KC_DB_PASSWORD, KC_HOSTNAME, KC_BOOTSTRAP_ADMIN_*, and
+# IDENTITY_BRIDGE_SECRET (the bridge's shared secret) come from the environment.
+ENTRYPOINT ["/opt/keycloak/bin/kc.sh", "start", "--optimized", "--proxy-headers=xforwarded", "--http-enabled=true"]
+
+# --- the identity service (default) ------------------------------------------------------------
+FROM python:3.11-slim AS service
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    IDENTITY_BIND=0.0.0.0:8000
+    IDENTITY_BIND=0.0.0.0:8000 \
+    IDENTITY_KEYCLOAK_PROXY=false
 
 RUN useradd --system --uid 10001 --create-home --home-dir /home/identity identity
 WORKDIR /app
@@ -19,7 +52,7 @@ COPY keycloak_spi_bridge/__init__.py keycloak_spi_bridge/__init__.py
 RUN pip install -e . && pip check
 
 COPY identity ./identity
-COPY keycloak_spi_bridge ./keycloak_spi_bridge
+COPY keycloak_spi_bridge/__init__.py ./keycloak_spi_bridge/__init__.py
 COPY migrations ./migrations
 COPY config ./config
 
