@@ -18,3 +18,15 @@ keepalive = 5
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 # Our JSON logs go to stderr: send them to the error log file too.
 capture_output = True
+
+
+# Prometheus: every worker writes its samples under one directory that /metrics aggregates.
+_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                                     os.path.join(os.environ.get("TMPDIR", "/tmp"), f"identity-metrics-{os.getpid()}"))
+os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -10,7 +10,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 keycloak_cli = AppGroup("keycloak", help="Configure the Keycloak realm.")
 
@@ -38,6 +38,25 @@ def bootstrap_command(username, password):
                f"realm {settings.realm}: already up to date")
 
 
+@click.command("audit")
+@with_appcontext
+@click.option("--user", help="A Kii userID or a Keycloak user id.")
+@click.option("--since", type=click.DateTime(), help="From this time (UTC), e.g. 2026-11-26T00:00:00.")
+@click.option("--until", type=click.DateTime(), help="Before this time (UTC).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+def audit_command(user, since, until, limit):
+    """The migration events (imported, migrated, reset, locked_out, deleted), one JSON line each."""
+    import json
+
+    from identity.audit import query
+    from identity.db import db
+
+    for event in query(db.engine, user=user, since=since, until=until, limit=limit):
+        event["at"] = event["at"].isoformat() + "Z"
+        event["detail"] = json.loads(event["detail"]) if event["detail"] else None
+        click.echo(json.dumps(event, ensure_ascii=False))
+
+
 def init_app(app) -> None:
     from identity.importer.cli import import_profiles_command, migration_cli
     from identity.legacy.cli import legacy_cli
@@ -46,6 +65,7 @@ def init_app(app) -> None:
     app.cli.add_command(legacy_cli)
     app.cli.add_command(import_profiles_command)
     app.cli.add_command(migration_cli)
+    app.cli.add_command(audit_command)
 
 
 def _create_app():

@@ -20,6 +20,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from identity.keycloak.oidc import KeycloakUnavailable
 from identity.legacy.migration import Outcome
+from identity.metrics import LOCKOUTS, SIGN_INS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bridge", __name__, url_prefix="/bridge/v1")
@@ -53,11 +54,16 @@ def verify():
         # The same per-user lock as the JSON API: one implementation, one queue.
         with named_lock(migration.engine, f"sign-in:{(row['username'] or row['email']).lower()}",
                         service.lock_timeout_s):
-            outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"])
+            outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"], path="bridge",
+                                        client=request.remote_addr)
     except (KeycloakUnavailable, LockTimeout):
         return jsonify(error="temporarily_unavailable"), 503
     log.info("bridge: legacy check", extra={"kii_user_id": row["kii_user_id"], "outcome": outcome.value,
                                             "path": "bridge"})
+    SIGN_INS.labels("success" if outcome in (Outcome.MIGRATED, Outcome.ALREADY_MIGRATED) else outcome.value,
+                    "bridge").inc()
+    if outcome is Outcome.LOCKED:
+        LOCKOUTS.labels("bridge").inc()
     if outcome in (Outcome.MIGRATED, Outcome.ALREADY_MIGRATED):
         return jsonify(valid=True)
     return jsonify(valid=False, reason=outcome.value)

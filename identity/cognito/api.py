@@ -9,6 +9,7 @@ import uuid
 from flask import Blueprint, Response, current_app, request
 
 from identity.cognito import errors, schemas
+from identity.metrics import OPERATION_SECONDS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cognito", __name__)
@@ -51,9 +52,10 @@ def dispatch():
     except (ValueError, UnicodeDecodeError):
         raise errors.InvalidParameterError("The request body is not valid JSON.") from None
     method, schema = OPERATIONS[operation]
-    validated = schemas.load(schema, body)
-    service = current_app.extensions["cognito"].service
-    return _response(getattr(service, method)(validated, request.remote_addr))
+    with OPERATION_SECONDS.labels(operation).time():
+        validated = schemas.load(schema, body)
+        service = current_app.extensions["cognito"].service
+        return _response(getattr(service, method)(validated, request.remote_addr))
 
 
 @bp.errorhandler(errors.CognitoError)

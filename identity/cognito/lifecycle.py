@@ -16,6 +16,7 @@ from identity.accounts.mail import DeliveryFailed, Mailer
 from identity.cognito import errors
 from identity.keycloak.passwords import PasswordRefused, set_password
 from identity.legacy.models import MigrationState, utcnow
+from identity.metrics import CODES_SENT
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class LifecycleOperations:
             self.codes.forget("reset", user["id"])
             log.error("reset code not delivered", extra={"error": str(exc)})
             raise CodeDeliveryFailureError() from None
+        CODES_SENT.labels("reset").inc()
         log.info("reset code sent", extra={"keycloak_user_id": user["id"]})
         return self._delivery(user["email"])
 
@@ -125,7 +127,7 @@ class LifecycleOperations:
             self.codes.release("reset", user["id"])  # the code stays good for a better password
             raise InvalidPasswordError(POLICY_MESSAGES.get(exc.error, InvalidPasswordError.message)) from None
         if row is not None and row["state"] != MigrationState.migrated.value:
-            self.migration.mark_migrated(row["kii_user_id"], via="reset")
+            self.migration.mark_migrated(row["kii_user_id"], via="api", client=client_ip)
         # A user locked out by failed attempts starts afresh with the new password.
         self._admin_call(lambda a: a.connection.raw_delete(
             f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user['id']}"))
@@ -177,6 +179,7 @@ class AccountOperations(LifecycleOperations):
             self.codes.forget(purpose, user["id"])
             log.error("code not delivered", extra={"error": str(exc), "purpose": purpose})
             raise CodeDeliveryFailureError() from None
+        CODES_SENT.labels(purpose).inc()
         return self._delivery(email)
 
     def sign_up(self, request: dict, client_ip=None) -> dict:
@@ -291,6 +294,6 @@ class AccountOperations(LifecycleOperations):
     def delete_user(self, request: dict, client_ip=None) -> dict:
         claims = self.verify_access_token(request["AccessToken"])
         self._admin_call(lambda a: a.delete_user(claims["sub"]))
-        self.migration.forget_user(claims["sub"])
+        self.migration.forget_user(claims["sub"], client=client_ip)
         log.info("user deleted", extra={"keycloak_user_id": claims["sub"]})
         return {}

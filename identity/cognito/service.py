@@ -24,6 +24,7 @@ from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy.migration import LegacyMigration, Outcome
 from identity.locks import LockTimeout, named_lock
+from identity.metrics import ADMIN_CALLS, LOCKOUTS, SIGN_INS
 
 log = logging.getLogger(__name__)
 JWKS_TTL = 300
@@ -120,12 +121,18 @@ class CognitoService(AccountOperations):
     def password_sign_in(self, client_id, secret, username, password, client_ip) -> dict:
         started = time.monotonic()
         try:
-            return self._password_sign_in(client_id, secret, username, password, client_ip)
-        except errors.NotAuthorizedError:
-            # Every refusal takes at least the floor: unknown user, wrong password, Kii or migrated
-            # user, locked or not, all answer after the same time.
-            time.sleep(max(0.0, self.failure_floor_s - (time.monotonic() - started)))
+            result = self._password_sign_in(client_id, secret, username, password, client_ip)
+        except errors.CognitoError as exc:
+            SIGN_INS.labels(exc.type, "api").inc()
+            if isinstance(exc, errors.PasswordAttemptsExceededError):
+                LOCKOUTS.labels("sign_in").inc()
+            if isinstance(exc, errors.NotAuthorizedError):
+                # Every refusal takes at least the floor: unknown user, wrong password, Kii or
+                # migrated user, locked or not, all answer after the same time.
+                time.sleep(max(0.0, self.failure_floor_s - (time.monotonic() - started)))
             raise
+        SIGN_INS.labels("success", result.pop("_path")).inc()
+        return result
 
     def _password_sign_in(self, client_id, secret, username, password, client_ip) -> dict:
         if self.throttle.blocked(client_ip):
@@ -149,7 +156,7 @@ class CognitoService(AccountOperations):
             row = self.migration.get(row["kii_user_id"])  # as it is now that this sign-in holds the lock
         if row is not None:
             if row["state"] != "migrated":
-                outcome = self._legacy_attempt(row, password)
+                outcome = self._legacy_attempt(row, password, client_ip)
                 if outcome is Outcome.WRONG_PASSWORD or outcome is Outcome.LOCKED:
                     self.throttle.failure(client_ip)
                     if outcome is Outcome.LOCKED:
@@ -160,12 +167,15 @@ class CognitoService(AccountOperations):
                 if outcome is Outcome.DISABLED:
                     raise errors.UserDisabledError()
                 # MIGRATED or ALREADY_MIGRATED: Keycloak holds the password now.
+                path = "first_login" if outcome is Outcome.MIGRATED else "native"
+                tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
+                return {**self.authentication_result(tokens), "_path": path}
         tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
-        return self.authentication_result(tokens)
+        return {**self.authentication_result(tokens), "_path": "native"}
 
-    def _legacy_attempt(self, row, password) -> Outcome:
+    def _legacy_attempt(self, row, password, client_ip=None) -> Outcome:
         try:
-            return self.migration.attempt(row, password)
+            return self.migration.attempt(row, password, path="api", client=client_ip)
         except KeycloakUnavailable:
             raise errors.InternalError() from None
         except errors.CognitoError:
@@ -274,9 +284,12 @@ class CognitoService(AccountOperations):
 
     def _admin_call(self, call):
         try:
-            return call(self.admin_factory())
+            result = call(self.admin_factory())
         except errors.CognitoError:
             raise
         except Exception as exc:  # python-keycloak raises its own errors for HTTP and connection failures
+            ADMIN_CALLS.labels("error").inc()
             log.warning("admin API call failed", extra={"error": type(exc).__name__})
             raise errors.InternalError() from None
+        ADMIN_CALLS.labels("ok").inc()
+        return result

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from identity import audit
 from identity.importer import reader
 from identity.importer.keycloak_writer import KeycloakWriter
 from identity.importer.models import ImportHash, ImportRecord, ImportRun
@@ -435,6 +436,11 @@ class Importer:
             if not self.options.dry_run:
                 if plan.inserts:
                     conn.execute(USERS.insert(), plan.inserts)
+                    conn.execute(audit.TABLE.insert(), [
+                        audit.row("imported", row["created_at"], kii_user_id=row["kii_user_id"],
+                                  keycloak_user_id=row["keycloak_user_id"], path="import",
+                                  detail={"run": self.run_id, "state": row["state"]})
+                        for row in plan.inserts])
                 for change in plan.changes:
                     conn.execute(USERS.update().where(USERS.c.kii_user_id == change["kii_user_id"])
                                  .values(**{k: v for k, v in change.items() if k != "kii_user_id"}))

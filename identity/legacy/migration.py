@@ -24,6 +24,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from identity import audit
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
 from identity.legacy.models import LegacyUser, MigrationState, utcnow
@@ -94,24 +95,29 @@ class LegacyMigration:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)).mappings().first()
 
-    def mark_migrated(self, kii_user_id: str, via: str) -> None:
+    def mark_migrated(self, kii_user_id: str, via: str, client: str | None = None) -> None:
         """Keycloak holds a password the user chose (a reset): the legacy hash goes for good."""
         now = utcnow()
         with self.engine.begin() as conn:
+            audit.record(conn, "reset", now, kii_user_id=kii_user_id, path=via, client=client)
             conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
                 state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
                 hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now, state_changed_at=now,
                 updated_at=now))
         log.info("legacy password replaced", extra={"kii_user_id": kii_user_id, "path": via})
 
-    def forget_user(self, keycloak_user_id: str) -> None:
+    def forget_user(self, keycloak_user_id: str, client: str | None = None) -> None:
         """The user deleted their account: nothing of theirs stays in the legacy store."""
         with self.engine.begin() as conn:
+            kii_user_id = conn.execute(sa.select(USERS.c.kii_user_id)
+                                       .where(USERS.c.keycloak_user_id == keycloak_user_id)).scalar()
             conn.execute(USERS.delete().where(USERS.c.keycloak_user_id == keycloak_user_id))
+            audit.record(conn, "deleted", utcnow(), kii_user_id=kii_user_id, keycloak_user_id=keycloak_user_id,
+                         path="api", client=client)
 
     # --- the attempt ----------------------------------------------------------------
 
-    def attempt(self, row, password: str) -> Outcome:
+    def attempt(self, row, password: str, path: str = "api", client: str | None = None) -> Outcome:
         now = utcnow()
         state = MigrationState(row["state"])
         if state == MigrationState.migrated:
@@ -127,13 +133,13 @@ class LegacyMigration:
             log.error("legacy hash unverifiable", extra={"kii_user_id": row["kii_user_id"], "reason": exc.code})
             return Outcome.RESET_REQUIRED
         if not ok:
-            return self._record_failure(row["kii_user_id"], now)
+            return self._record_failure(row["kii_user_id"], now, path, client)
         if row["disabled"]:
             return Outcome.DISABLED
         self._failpoint("after_hash_check")
-        return self._migrate(row["kii_user_id"], password)
+        return self._migrate(row["kii_user_id"], password, path, client)
 
-    def _record_failure(self, kii_user_id: str, now: datetime) -> Outcome:
+    def _record_failure(self, kii_user_id: str, now: datetime, path: str, client: str | None) -> Outcome:
         with self.engine.begin() as conn:
             conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
                          .values(failed_attempts=USERS.c.failed_attempts + 1, last_failed_at=now))
@@ -142,9 +148,11 @@ class LegacyMigration:
             until = self.lockout.until(failures, now)
             if until:
                 conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(locked_until=until))
+                audit.record(conn, "locked_out", now, kii_user_id=kii_user_id, path=path, client=client,
+                             detail={"failures": failures, "until": until.isoformat()})
         return Outcome.LOCKED if until else Outcome.WRONG_PASSWORD
 
-    def _migrate(self, kii_user_id: str, password: str) -> Outcome:
+    def _migrate(self, kii_user_id: str, password: str, path: str, client: str | None) -> Outcome:
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 # SQLite ignores FOR UPDATE: a no-op write takes the database's write lock instead.
@@ -161,6 +169,8 @@ class LegacyMigration:
                 state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
                 hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now,
                 state_changed_at=now, updated_at=now))
+            audit.record(conn, "migrated", now, kii_user_id=kii_user_id, keycloak_user_id=row["keycloak_user_id"],
+                         path=path, client=client)
             self._failpoint("before_commit")
         log.info("legacy password migrated", extra={"kii_user_id": kii_user_id})
         return Outcome.MIGRATED

@@ -24,7 +24,9 @@ _spec.loader.exec_module(gen_kii_export)
 
 
 def clean_store() -> None:
-    for model in (ImportRecord, ImportHash, ImportRun, LegacyUser):
+    from identity.audit import AuditEvent
+
+    for model in (ImportRecord, ImportHash, ImportRun, LegacyUser, AuditEvent):
         db.session.execute(sa.delete(model))
     db.session.commit()
 

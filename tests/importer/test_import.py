@@ -125,6 +125,11 @@ def test_rerun_changes_nothing(import_app, import_realm, export, tmp_path, maste
     assert third["unchanged"] == export["totals"]["imported"]
     assert store_snapshot() == first_store
     assert keycloak_users(master_admin, import_realm.realm) == first_keycloak
+    # One "imported" audit record per user, however often the import ran.
+    from identity.audit import AuditEvent
+
+    imported = db.session.scalars(sa.select(AuditEvent.kii_user_id).where(AuditEvent.event == "imported")).all()
+    assert len(imported) == len(set(imported)) == export["totals"]["imported"]
 
 
 def test_dry_run_writes_nothing(import_app, import_realm, export, tmp_path, master_admin):
