@@ -42,3 +42,17 @@ def test_metrics_count_sign_ins_by_path(cognito, live_service, legacy_user, kc_u
     assert sample(after, "identity_operation_seconds_count", operation="InitiateAuth") >= 3
     assert sample(after, "identity_users", state="migrated") >= 0  # cached for a minute: present, maybe stale
     assert "identity_keycloak_admin_calls_total" in after or "identity_lockouts_total" in after
+
+
+def test_dashboard_queries_only_metrics_the_service_exports():
+    import json
+    import re
+
+    from tests.conftest import ROOT
+
+    exported = set(re.findall(r'"(identity_[a-z_]+)"', (ROOT / "identity" / "metrics.py").read_text()))
+    dashboard = json.loads((ROOT / "config" / "grafana" / "identity-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"\b(identity_[a-z_]+?)(?:_bucket|_count|_sum)?\b[\[{ )]", target["expr"] + " "):
+                assert name in exported, (panel["title"], name)
