@@ -88,8 +88,9 @@ def stats_command(as_json):
 @migration_cli.command("verify")
 @click.option("--profiles", type=FILE, required=True)
 @click.option("--hashes", type=FILE)
+@click.option("--deleted", type=FILE, help="The deletions of the same delivery: those users are expected disabled.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON here.")
-def verify_command(profiles, hashes, report):
+def verify_command(profiles, hashes, deleted, report):
     """Reconcile the export with Keycloak and the legacy store; exit 1 when anything differs."""
     from identity.db import db
     from identity.importer.verify import Verifier
@@ -99,7 +100,7 @@ def verify_command(profiles, hashes, report):
     if not cfg["SECRET_KEY"]:
         raise click.UsageError("set IDENTITY_SECRET_KEY (the one the import used): it keys the hash fingerprints")
     result = Verifier(db.engine, keycloak.admin, cfg["KEYCLOAK_REALM"], current_app.extensions["legacy"],
-                      cfg["SECRET_KEY"], bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"])).run(profiles, hashes)
+                      cfg["SECRET_KEY"], bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"])).run(profiles, hashes, deleted)
     if report:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
         Path(report).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

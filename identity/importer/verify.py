@@ -41,6 +41,7 @@ class Verifier:
         # Sign-in identifiers already claimed by an earlier line: a later claimant was refused by the import.
         self.claims = sa.Table("claims", meta, sa.Column("kind", sa.String, primary_key=True),
                                sa.Column("value", sa.String, primary_key=True), sa.Column("kii_user_id", sa.String))
+        self.deleted = sa.Table("deleted", meta, sa.Column("kii_user_id", sa.String, primary_key=True))
         self.hashes = sa.Table("hashes", meta, sa.Column("kii_user_id", sa.String, primary_key=True),
                                sa.Column("fingerprint", sa.String), sa.Column("usable", sa.Boolean))
         meta.create_all(self.scratch)
@@ -91,10 +92,19 @@ class Verifier:
 
     # --- the comparison ------------------------------------------------------------
 
-    def run(self, profiles, hashes_path) -> dict:
+    def load_deleted(self, path) -> None:
+        for lines in batched(reader.read_deleted(path), 5000):
+            ids = [{"kii_user_id": line.record} for line in lines if not line.reason and line.record]
+            if ids:
+                with self.scratch.begin() as conn:
+                    conn.execute(self.deleted.insert().prefix_with("OR IGNORE"), ids)
+
+    def run(self, profiles, hashes_path, deleted_path=None) -> dict:
         self.load_keycloak()
         if hashes_path:
             self.load_hashes(hashes_path)
+        if deleted_path:
+            self.load_deleted(deleted_path)
         for lines in batched(reader.read_profiles(profiles), 500):
             self._compare(lines)
         self._extras()
@@ -129,6 +139,8 @@ class Verifier:
                 sa.select(self.kc).where(self.kc.c.id.in_([keycloak_id(self.realm, i) for i in ids])))}
             staged = {r.kii_user_id: r for r in conn.execute(
                 sa.select(self.hashes).where(self.hashes.c.kii_user_id.in_(ids)))}
+            deleted = set(conn.execute(sa.select(self.deleted.c.kii_user_id)
+                                       .where(self.deleted.c.kii_user_id.in_(ids))).scalars())
         stored = {}
         with self.store.connect() as conn:
             for chunk in chunks(ids):
@@ -149,7 +161,12 @@ class Verifier:
                 continue
             fresh.append(uid)
             new_claims.update({v: uid for v in values})
-            problems = self._problems(user, kc.get(user.keycloak_id), stored.get(uid), staged.get(uid))
+            if uid in deleted:  # deleted on Kii: expected disabled, without a legacy hash
+                user.disabled = True
+                staged_hash = None
+            else:
+                staged_hash = staged.get(uid)
+            problems = self._problems(user, kc.get(user.keycloak_id), stored.get(uid), staged_hash)
             if not problems:
                 self.counts["matched"] += 1
             elif any(p.startswith("missing") for p in problems):
