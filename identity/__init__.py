@@ -11,7 +11,7 @@ def create_app(test_config=None):
     config.load(app, test_config)
     logs.init_app(app)
 
-    from identity import db, health, legacy, metrics
+    from identity import db, health, legacy, metrics, security
     from identity.cognito import cognito
     from identity.keycloak import keycloak
     from identity.oauth import endpoints as oauth_endpoints
@@ -21,6 +21,7 @@ def create_app(test_config=None):
     legacy.init_app(app)
     cognito.init_app(app)
     metrics.init_app(app)
+    security.init_app(app)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth_endpoints.bp)
