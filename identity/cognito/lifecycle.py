@@ -72,14 +72,12 @@ class LifecycleOperations:
         from identity.cognito.service import normalise_identifiers
 
         row = self.migration.find(**normalise_identifiers(username))
-        admin = self.admin_factory()
         if row is not None and row["keycloak_user_id"]:
             user = self._admin_call(lambda a: a.get_user(row["keycloak_user_id"]))
             return user, row
         text = username.strip()
         query = {"email": text.lower(), "exact": True} if "@" in text else {"username": text.lower(), "exact": True}
         found = self._admin_call(lambda a: a.get_users(query))
-        del admin
         return (found[0], None) if len(found) == 1 else (None, None)
 
     def forgot_password(self, request: dict, client_ip=None) -> dict:

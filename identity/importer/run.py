@@ -25,14 +25,12 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import tempfile
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import islice
 from pathlib import Path
 
@@ -539,10 +537,3 @@ class Importer:
                 if records:
                     conn.execute(RECORDS.insert(), records)
 
-
-def default_workers() -> int:
-    return max(2, os.cpu_count() or 2)
-
-
-def utc(dt: datetime | None) -> str | None:
-    return dt.isoformat() + "Z" if dt else None
