@@ -25,6 +25,11 @@ class LockTimeout(Exception):
     pass
 
 
+def sign_in_lock(engine: sa.Engine, username: str, timeout: float):
+    """The lock every sign-in of one user takes (JSON API and Keycloak bridge alike)."""
+    return named_lock(engine, f"sign-in:{username.lower()}", timeout)
+
+
 @contextmanager
 def named_lock(engine: sa.Engine, name: str, timeout: float):
     digest = hashlib.sha256(name.encode()).hexdigest()[:40]  # MySQL lock names: 64 characters at most

@@ -45,15 +45,14 @@ def verify():
     service = current_app.extensions["cognito"].service
     migration = service.migration
     from identity.cognito.service import normalise_identifiers
-    from identity.locks import LockTimeout, named_lock
+    from identity.locks import LockTimeout, sign_in_lock
 
     row = migration.find(**normalise_identifiers(body["username"]))
     if row is None:
         return jsonify(valid=False, reason="not_a_legacy_user"), 404
     try:
         # The same per-user lock as the JSON API: one implementation, one queue.
-        with named_lock(migration.engine, f"sign-in:{(row['username'] or row['email']).lower()}",
-                        service.lock_timeout_s):
+        with sign_in_lock(migration.engine, row["username"] or row["email"], service.lock_timeout_s):
             outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"], path="bridge",
                                         client=request.remote_addr)
     except (KeycloakUnavailable, LockTimeout):

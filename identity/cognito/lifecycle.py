@@ -85,8 +85,7 @@ class LifecycleOperations:
         user, row = self._account(request["Username"])
         if user is None:
             # Do not reveal that nobody has this name: answer as for a real account, send nothing.
-            fake = hashlib.sha256(request["Username"].encode()).hexdigest()
-            return self._delivery(f"{fake[0]}@{fake[1]}.example")
+            return self._unknown_user_delivery(request["Username"])
         if not user.get("email") or not user.get("emailVerified"):
             raise errors.InvalidParameterError(
                 "Cannot reset password for the user as there is no registered/verified email or phone_number")
@@ -104,6 +103,11 @@ class LifecycleOperations:
         CODES_SENT.labels("reset").inc()
         log.info("reset code sent", extra={"keycloak_user_id": user["id"]})
         return self._delivery(user["email"])
+
+    def _unknown_user_delivery(self, username: str) -> dict:
+        """An ordinary-looking answer for a name nobody has (no mail is sent): existence stays hidden."""
+        fake = hashlib.sha256(username.encode()).hexdigest()
+        return self._delivery(f"{fake[0]}@{fake[1]}.example")
 
     @staticmethod
     def _delivery(email: str) -> dict:
@@ -238,8 +242,7 @@ class AccountOperations(LifecycleOperations):
         self.client(request["ClientId"])
         user, _ = self._account(request["Username"])
         if user is None:
-            fake = hashlib.sha256(request["Username"].encode()).hexdigest()
-            return self._delivery(f"{fake[0]}@{fake[1]}.example")
+            return self._unknown_user_delivery(request["Username"])
         if "VERIFY_EMAIL" not in (user.get("requiredActions") or []):
             raise errors.InvalidParameterError("User is already confirmed.")
         return self._send_code(user, "signup", "signup", user["email"], self.signup_hours * 60)

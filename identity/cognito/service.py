@@ -23,7 +23,7 @@ from identity.cognito.lifecycle import AccountOperations
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy.migration import LegacyMigration, Outcome
-from identity.locks import LockTimeout, named_lock
+from identity.locks import LockTimeout, sign_in_lock
 from identity.metrics import ADMIN_CALLS, LOCKOUTS, SIGN_INS
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class CognitoService(AccountOperations):
         if row is not None:
             keycloak_username = row["username"] or row["email"] or username
         try:
-            with named_lock(self.migration.engine, f"sign-in:{keycloak_username.lower()}", self.lock_timeout_s):
+            with sign_in_lock(self.migration.engine, keycloak_username, self.lock_timeout_s):
                 return self._sign_in_locked(client_id, secret, keycloak_username, password, client_ip, row)
         except LockTimeout:
             raise errors.TooManyRequestsError() from None

@@ -9,6 +9,7 @@ service's least-privilege client.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from keycloak import KeycloakAdmin
@@ -103,8 +104,6 @@ class KeycloakWriter:
 
 
 def _json(value) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
