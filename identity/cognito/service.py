@@ -24,7 +24,7 @@ from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy.migration import LegacyMigration, Outcome
 from identity.locks import LockTimeout, sign_in_lock
-from identity.metrics import ADMIN_CALLS, LOCKOUTS, SIGN_INS
+from identity.metrics import ADMIN_CALLS, KEYCLOAK_BUSY_RETRIES, LOCKOUTS, SIGN_INS
 
 log = logging.getLogger(__name__)
 JWKS_TTL = 300
@@ -168,7 +168,8 @@ class CognitoService(AccountOperations):
                     raise errors.UserDisabledError()
                 # MIGRATED or ALREADY_MIGRATED: Keycloak holds the password now.
                 path = "first_login" if outcome is Outcome.MIGRATED else "native"
-                tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
+                tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip,
+                                              row["keycloak_user_id"])
                 return {**self.authentication_result(tokens), "_path": path}
         tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
         return {**self.authentication_result(tokens), "_path": "native"}
@@ -184,27 +185,75 @@ class CognitoService(AccountOperations):
             log.exception("first-login migration failed")
             raise errors.InternalError() from None
 
-    def _keycloak_grant(self, client_id, secret, username, password, client_ip) -> dict:
+    def _keycloak_grant(self, client_id, secret, username, password, client_ip, user_id=None) -> dict:
+        # Keycloak refuses a password check while its brute-force bookkeeping of the same user's
+        # previous login still runs (asynchronously, after that login's response): the answer is
+        # "Invalid user credentials" even for the right password. This runs under the per-user
+        # lock, so such a refusal can only be that leftover; Keycloak's LOGIN_ERROR event tells it
+        # apart from a wrong password, and the check is repeated once the bookkeeping is done.
+        deadline = time.monotonic() + self.lock_timeout_s / 2
+        pause = 0.05
+        while True:
+            sent_ms = int(time.time() * 1000)
+            try:
+                return self.oidc.password_grant(client_id, secret, username, password,
+                                                scope="openid aws.cognito.signin.user.admin")
+            except KeycloakUnavailable:
+                raise errors.InternalError() from None
+            except OAuthError as exc:
+                plain = exc.error == "invalid_grant" and "invalid user credentials" in exc.description.lower()
+                if not plain or time.monotonic() + pause > deadline:
+                    self._refusal(exc, client_id, username, client_ip)
+                reason = self._refusal_reason(username, user_id, client_id, sent_ms)
+                if reason == "locked":
+                    raise errors.PasswordAttemptsExceededError() from None
+                if reason != "busy":
+                    self._refusal(exc, client_id, username, client_ip)
+                KEYCLOAK_BUSY_RETRIES.inc()
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def _refusal_reason(self, username, user_id, client_id, sent_ms) -> str:
+        """Why Keycloak refused a grant: 'busy' (its brute-force bookkeeping of an earlier login
+        was still running), 'locked' (a real lockout) or 'credentials' (anything else)."""
         try:
-            return self.oidc.password_grant(client_id, secret, username, password,
-                                            scope="openid aws.cognito.signin.user.admin")
-        except KeycloakUnavailable:
-            raise errors.InternalError() from None
-        except OAuthError as exc:
-            description = exc.description.lower()
-            if "temporarily disabled" in description or "temporarily locked" in description:
-                raise errors.PasswordAttemptsExceededError() from None
-            if "disabled" in description:
-                raise errors.UserDisabledError() from None
-            if "not fully set up" in description:
-                # The password was right; what is missing: a confirmed sign-up, or a new password.
-                if self._required_actions(username) == ["VERIFY_EMAIL"]:
-                    raise errors.UserNotConfirmedError() from None
-                raise errors.PasswordResetRequiredError() from None
-            if exc.error == "invalid_client" or exc.error == "unauthorized_client":
-                raise errors.NotAuthorizedError(f"Client {client_id} is not allowed this flow") from None
-            self.throttle.failure(client_ip)
-            raise errors.NotAuthorizedError() from None
+            admin = self.admin_factory()
+            if user_id is None:
+                found = admin.get_users({"username": username.lower(), "exact": True})
+                if len(found) != 1:
+                    return "credentials"
+                user_id = found[0]["id"]
+            events = admin.connection.raw_get(
+                f"admin/realms/{self.realm}/events", user=user_id, client=client_id, type="LOGIN_ERROR",
+                max=1).json()
+            # Clocks of two hosts: a second of slack; a stale event only costs one more check.
+            if not events or events[0].get("time", 0) < sent_ms - 1000 \
+                    or events[0].get("error") != "user_temporarily_disabled":
+                return "credentials"
+            status = admin.connection.raw_get(
+                f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user_id}").json()
+        except Exception as exc:  # the explanation is best effort: the refusal stands without it
+            ADMIN_CALLS.labels("error").inc()
+            log.warning("could not explain a Keycloak refusal", extra={"error": type(exc).__name__})
+            return "credentials"
+        return "locked" if status.get("disabled") else "busy"
+
+    def _refusal(self, exc: OAuthError, client_id, username, client_ip):
+        """Keycloak's refusal of a password grant, as the Cognito error the app expects."""
+        description = exc.description.lower()
+        if "temporarily disabled" in description or "temporarily locked" in description:
+            raise errors.PasswordAttemptsExceededError() from None
+        if "disabled" in description:
+            raise errors.UserDisabledError() from None
+        if "not fully set up" in description:
+            # The password was right; what is missing: a confirmed sign-up, or a new password.
+            if self._required_actions(username) == ["VERIFY_EMAIL"]:
+                raise errors.UserNotConfirmedError() from None
+            raise errors.PasswordResetRequiredError() from None
+        if exc.error == "invalid_client" or exc.error == "unauthorized_client":
+            raise errors.NotAuthorizedError(f"Client {client_id} is not allowed this flow") from None
+        self.throttle.failure(client_ip)
+        raise errors.NotAuthorizedError() from None
 
     def _required_actions(self, username: str) -> list[str]:
         found = self._admin_call(lambda a: a.get_users({"username": username.lower(), "exact": True}))

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from joserfc.jwk import KeySet
 
 from identity.legacy.models import MigrationState
 from tests.cognito.fixtures import SECRET_CLIENT, store_row
+from tests.conftest import TEST_REALM
 
 PASSWORD_AUTH = "USER_PASSWORD_AUTH"
 
@@ -136,6 +138,45 @@ def test_lockout_after_repeated_failures(cognito, live_service, legacy_user):
     # Locked: even the right password is refused until the lockout ends, and nothing migrates.
     assert error_of(lambda: sign_in(cognito, user["username"], user["password"]))[1] == "Password attempts exceeded"
     assert store_row(live_service["app"], user["kii_user_id"]).state == MigrationState.pending
+
+
+def test_keycloak_lockout_of_a_native_user_is_password_attempts_exceeded(cognito, kc_user):
+    user = kc_user(password="Native-Pass-1")
+    for _ in range(5):  # the realm's failureFactor
+        assert error_of(lambda: sign_in(cognito, user["username"], "wrong"))[1] == "Incorrect username or password."
+    # Keycloak answers "Invalid user credentials" for a locked user; its event and attack-detection
+    # status tell the service what to say.
+    assert error_of(lambda: sign_in(cognito, user["username"], "Native-Pass-1")) == \
+        ("NotAuthorizedException", "Password attempts exceeded")
+
+
+def test_right_password_succeeds_while_keycloak_is_busy_with_the_same_user(cognito, kc_user, keycloak_url):
+    """Keycloak refuses a user's login while it still records that user's previous one; the service
+    must not turn that into "Incorrect username or password" for the right password."""
+    user = kc_user(password="Native-Pass-1")
+    stop = threading.Event()
+    refused_elsewhere = []
+
+    def direct_logins():  # another client of the same user, straight at Keycloak's token endpoint
+        while not stop.is_set():
+            response = requests.post(f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token",
+                                     data={"grant_type": "password", "client_id": "mobile",
+                                           "username": user["username"], "password": "Native-Pass-1"},
+                                     timeout=10)
+            if response.status_code != 200:
+                refused_elsewhere.append(response.status_code)
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=direct_logins)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(15):
+            assert sign_in(cognito, user["username"], "Native-Pass-1")["AuthenticationResult"]["AccessToken"]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def test_refresh_get_user_global_sign_out(cognito, legacy_user):
