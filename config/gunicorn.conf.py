@@ -8,9 +8,11 @@ bind = os.environ.get("IDENTITY_BIND", "127.0.0.1:8000")
 # workers per core, each with its own DB pool and Admin API token.
 workers = int(os.environ.get("IDENTITY_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 # Threads: a worker waiting on Keycloak serves other requests meanwhile, and (unlike sync
-# workers) gthread keeps client connections alive, which the apps and nginx reuse.
+# workers) gthread keeps client connections alive, which the apps and nginx reuse. Twice
+# IDENTITY_MAX_IN_FLIGHT: past saturation the extra requests reach the service's admission
+# gate (a quick TooManyRequestsException) instead of waiting unseen in gunicorn's queue.
 worker_class = "gthread"
-threads = int(os.environ.get("IDENTITY_THREADS", 4))
+threads = int(os.environ.get("IDENTITY_THREADS", 2 * int(os.environ.get("IDENTITY_MAX_IN_FLIGHT", 8))))
 timeout = int(os.environ.get("IDENTITY_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
 keepalive = 5

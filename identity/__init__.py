@@ -11,12 +11,13 @@ def create_app(test_config=None):
     config.load(app, test_config)
     logs.init_app(app)
 
-    from identity import db, health, legacy, metrics, security
+    from identity import admission, db, health, legacy, metrics, security
     from identity.cognito import cognito
     from identity.keycloak import keycloak
     from identity.oauth import endpoints as oauth_endpoints
 
     db.init_app(app)
+    admission.init_app(app)
     keycloak.init_app(app)
     legacy.init_app(app)
     cognito.init_app(app)

@@ -90,6 +90,14 @@ SETTINGS = [
     Setting("CODE_MAX_ATTEMPTS", 5, "Wrong entries of one code before it stops working."),
     Setting("CODES_PER_HOUR", 5, "Codes of one kind sent to one user per hour."),
     Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),
+    Setting("MAX_REQUEST_BYTES", 65536, "Largest request body accepted; a larger one is refused before it is "
+            "read (Cognito API: `InvalidParameterException`, HTTP 413)."),
+    Setting("MAX_JSON_DEPTH", 8, "Deepest JSON nesting accepted in a Cognito API body (Cognito's own requests "
+            "nest 3 deep); deeper is refused before it is parsed."),
+    Setting("MAX_IN_FLIGHT", 8, "Requests one service process works on at once (Cognito API and /oauth2/*); "
+            "gunicorn's threads should outnumber it."),
+    Setting("ADMISSION_WAIT_MS", 1000, "How long a request may wait for one of those slots before it is refused "
+            "with `TooManyRequestsException` (hosted UI: 503), instead of timing out."),
 ]
 
 
@@ -100,6 +108,8 @@ def load(app, test_config=None) -> None:
         app.config.from_mapping(test_config)
     cfg = app.config
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
+    # Werkzeug refuses a longer body before reading it (and stops a chunked one at the limit).
+    cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_REQUEST_BYTES"])
     for name in ("KEYCLOAK_ADMIN_CLIENT_SECRET", "KEYCLOAK_BOOTSTRAP_PASSWORD", "LEGACY_HASH_KEY", "SECRET_KEY",
                  "BRIDGE_SECRET"):
         # from_prefixed_env parses JSON: a secret that looks like a number must stay a string.

@@ -8,7 +8,9 @@ left alone.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -17,10 +19,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from tests.used_secrets import remember
+
 ROOT = Path(__file__).resolve().parent.parent
 # The live service, SMTP server and legacy-user fixtures, shared by tests/cognito and tests/bridge.
 pytest_plugins = ["tests.cognito.fixtures"]
 TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
+SECRET_SETTING = re.compile(r"SECRET|PASSWORD|HASH_KEY")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -38,7 +43,29 @@ def dev_env() -> dict[str, str]:
     """The local secrets (scripts/dev-env.sh makes them once per machine)."""
     env_file = ROOT / "var" / "dev.env"
     subprocess.run([str(ROOT / "scripts" / "dev-env.sh"), str(env_file)], check=True)
-    return read_env_file(env_file)
+    values = read_env_file(env_file)
+    remember(*(v for k, v in values.items() if SECRET_SETTING.search(k)))
+    return values
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_logs(tmp_path_factory):
+    """The service's log lines of the whole suite, formatted and redacted as in production, in a file
+    under the suite's temporary directory (tests/test_zz_secrets.py reads it, and every *.log and
+    report there). Keycloak's log is read from where it stood when the suite began."""
+    from identity.logs import RedactingFilter, JsonFormatter
+
+    directory = tmp_path_factory.mktemp("suite-logs")
+    handler = logging.FileHandler(directory / "service.log", encoding="utf-8")
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RedactingFilter())
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    keycloak_log = ROOT / "var" / "keycloak.log"
+    start = keycloak_log.stat().st_size if keycloak_log.exists() else 0
+    yield {"base": tmp_path_factory.getbasetemp(), "keycloak_log": keycloak_log, "keycloak_from": start}
+    logging.getLogger().removeHandler(handler)
+    handler.close()
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +145,7 @@ def database_url(tmp_path_factory) -> str:
 
 
 def make_config(realm, database_url, **overrides) -> dict:
+    remember(realm.admin_client_secret, *(v for k, v in overrides.items() if SECRET_SETTING.search(k)))
     config = {
         "TESTING": True,
         "DATABASE_URL": database_url,
@@ -164,6 +192,7 @@ def kc_user(master_admin):
         master_admin.change_current_realm(TEST_REALM)
         username = fields.pop("username", f"user-{uuid.uuid4().hex[:12]}")
         password = fields.pop("password", None)
+        remember(password)
         payload = {"username": username, "enabled": True, **fields}
         if password:
             payload["credentials"] = [{"type": "password", "value": password, "temporary": False}]

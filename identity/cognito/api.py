@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 
 from flask import Blueprint, Response, current_app, request
 
+from identity.admission import Overloaded
 from identity.cognito import errors, schemas
 from identity.metrics import OPERATION_SECONDS
 
@@ -47,20 +49,60 @@ def dispatch():
     operation = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else None
     if operation not in OPERATIONS:
         raise errors.UnknownOperationError(f"Unknown operation {operation or target or '(none)'}"[:200])
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.RequestTooLargeError(f"The request body exceeds {limit} bytes.")
+    if request.content_length is None:
+        # Chunked: werkzeug would cut the body at the limit without a word; read one byte more.
+        raw = request.environ["wsgi.input"].read(limit + 1)
+        if len(raw) > limit:
+            raise errors.RequestTooLargeError(f"The request body exceeds {limit} bytes.")
+    else:
+        raw = request.get_data(cache=False)
+    if json_depth(raw) > current_app.config["MAX_JSON_DEPTH"]:
+        raise errors.InvalidParameterError("The request body is nested too deeply.")
     try:
-        body = json.loads(request.get_data(cache=False) or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.InvalidParameterError("The request body is not valid JSON.") from None
     method, schema = OPERATIONS[operation]
-    with OPERATION_SECONDS.labels(operation).time():
-        validated = schemas.load(schema, body)
-        service = current_app.extensions["cognito"].service
-        return _response(getattr(service, method)(validated, request.remote_addr))
+    try:
+        with current_app.extensions["admission"].admit("cognito"), OPERATION_SECONDS.labels(operation).time():
+            validated = schemas.load(schema, body)
+            service = current_app.extensions["cognito"].service
+            return _response(getattr(service, method)(validated, request.remote_addr))
+    except Overloaded:
+        raise errors.TooManyRequestsError() from None
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of brackets outside strings, found before parsing (the parser recurses)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 @bp.errorhandler(errors.CognitoError)
 def cognito_error(exc: errors.CognitoError):
     return _response({"__type": exc.type, "message": exc.message}, exc.status, exc.type)
+
+
+@bp.app_errorhandler(405)
+def wrong_method(exc):
+    # The JSON API is POST only; its clients still get an answer they can parse.
+    if request.path != "/":
+        return exc
+    return _response({"__type": "UnknownOperationException", "message": f"{request.method[:16]} is not supported; "
+                      "the API takes POST."}, 405, "UnknownOperationException")
 
 
 @bp.errorhandler(Exception)

@@ -28,6 +28,10 @@ class InvalidParameterError(CognitoError):
     type = "InvalidParameterException"
 
 
+class RequestTooLargeError(InvalidParameterError):
+    status = 413
+
+
 class NotAuthorizedError(CognitoError):
     type = "NotAuthorizedException"
     message = "Incorrect username or password."

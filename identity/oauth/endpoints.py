@@ -8,11 +8,14 @@ issuer (X-Forwarded-* from the public base URL), so tokens name
 
 from __future__ import annotations
 
+import functools
 import time
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from identity.admission import Overloaded
 from identity.keycloak.oidc import KeycloakUnavailable, OAuthError
 
 bp = Blueprint("oauth", __name__)
@@ -22,6 +25,27 @@ CACHE_SECONDS = 300
 
 def _service():
     return current_app.extensions["cognito"].service
+
+
+def admitted(view):
+    """The calls that wait on Keycloak share the process's slots with the Cognito API."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        with current_app.extensions["admission"].admit("oauth"):
+            return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.errorhandler(Overloaded)
+def _overloaded(exc):
+    response = jsonify(error="temporarily_unavailable")
+    response.headers["Retry-After"] = "1"
+    return response, 503
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc):
+    return jsonify(error="invalid_request", error_description="request body too large"), 413
 
 
 def _cached(name: str, fetch) -> dict:
@@ -78,6 +102,7 @@ def authorize():
 
 
 @bp.post("/oauth2/token")
+@admitted
 def token():
     form = request.form.to_dict()
     client_id, secret = form.pop("client_id", None), form.pop("client_secret", None)
@@ -102,6 +127,7 @@ def token():
 
 
 @bp.get("/oauth2/userInfo")
+@admitted
 def userinfo():
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
@@ -115,6 +141,7 @@ def userinfo():
 
 
 @bp.post("/oauth2/revoke")
+@admitted
 def revoke():
     """200 with an empty body, whatever the token (as Cognito answers)."""
     client_id = request.form.get("client_id")

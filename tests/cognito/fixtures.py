@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import threading
 import uuid
@@ -19,6 +20,7 @@ from identity.db import db
 from identity.legacy import hashes
 from identity.legacy.models import LegacyUser, MigrationState
 from tests.conftest import TEST_REALM, make_config
+from tests.used_secrets import remember, remember_code
 
 SECRET_CLIENT = "backend-app"
 
@@ -34,6 +36,7 @@ def secret_client(master_admin, realm) -> str:
     """A confidential app client (Cognito app client with a secret) in the test realm."""
     master_admin.change_current_realm(TEST_REALM)
     secret = uuid.uuid4().hex
+    remember(secret)
     existing = master_admin.get_client_id(SECRET_CLIENT)
     if existing:
         master_admin.delete_client(existing)
@@ -65,7 +68,11 @@ class Mailbox:
         import email
         import email.policy
 
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(message)
+        body = message.get_body(("plain",))
+        for code in re.findall(r"\b\d{6}\b", body.get_content() if body else ""):
+            remember_code(code)
         return "250 OK"
 
     def last_to(self, address: str):
@@ -138,6 +145,7 @@ def legacy_user(app, master_admin):
                                       password_hash=None if state != MigrationState.pending else encoded))
             db.session.commit()
         made.append((kii_id, user_id))
+        remember(password, encoded, encoded.rsplit("$", 1)[-1])
         return {"kii_user_id": kii_id, "id": user_id, "username": username, "password": password}
 
     yield make
