@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -54,3 +54,9 @@ stop:
 
 clean: stop
 	rm -rf var .cache/keycloak
+
+## bench-load: mixed load through gunicorn against Keycloak on MariaDB (docs/benchmarks.md)
+bench-load: install
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	scripts/mariadb.sh start
+	$(VENV)/bin/python scripts/bench_load.py

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
+import requests
 import sqlalchemy as sa
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -19,7 +27,7 @@ from identity import create_app
 from identity.db import db
 from identity.legacy import hashes
 from identity.legacy.models import LegacyUser, MigrationState
-from tests.conftest import TEST_REALM, make_config
+from tests.conftest import ROOT, TEST_REALM, make_config
 from tests.used_secrets import remember, remember_code
 
 SECRET_CLIENT = "backend-app"
@@ -166,3 +174,37 @@ def store_row(app, kii_user_id: str) -> LegacyUser:
         row = db.session.get(LegacyUser, kii_user_id)
         db.session.expunge_all()
         return row
+
+
+@pytest.fixture
+def start_gunicorn(realm, database_url, tmp_path, app):
+    """Start the service under gunicorn (config/gunicorn.conf.py) with N workers; stopped after the test."""
+    started = []
+
+    def start(workers: int = 4, **overrides) -> dict:
+        port = free_port()
+        config = make_config(realm, database_url, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+                             SECRET_KEY="gunicorn-test-secret", IP_FAILURE_LIMIT=10000, **overrides)
+        env = {**os.environ, **{f"IDENTITY_{k}": v if isinstance(v, str) else json.dumps(v)
+                               for k, v in config.items() if k != "TESTING"},
+               "IDENTITY_BIND": f"127.0.0.1:{port}", "IDENTITY_WORKERS": str(workers), "IDENTITY_LOG_LEVEL": "INFO"}
+        log = tmp_path / f"gunicorn-{port}.log"
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "config" / "gunicorn.conf.py"),
+             "--error-logfile", str(log), "identity:create_app()"], env=env, cwd=ROOT, start_new_session=True)
+        started.append(process)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        return {"url": f"http://127.0.0.1:{port}", "log": log, "process": process}
+
+    yield start
+    for process in started:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

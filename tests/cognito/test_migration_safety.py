@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import boto3
 import pytest
-import requests
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from identity.legacy.models import MigrationState
 from tests.cognito.fixtures import free_port, live_app, store_row
-from tests.conftest import ROOT, make_config
 
 TARGET = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"}
 
@@ -54,29 +46,8 @@ def test_a_crash_at_any_step_loses_nothing(failpoint, app, realm, database_url, 
 
 
 @pytest.fixture
-def gunicorn(realm, database_url, tmp_path, app):
-    port = free_port()
-    config = make_config(realm, database_url, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-                         SECRET_KEY="gunicorn-test-secret", IP_FAILURE_LIMIT=10000)
-    env = {**os.environ, **{f"IDENTITY_{k}": v if isinstance(v, str) else json.dumps(v)
-                           for k, v in config.items() if k != "TESTING"},
-           "IDENTITY_BIND": f"127.0.0.1:{port}", "IDENTITY_WORKERS": "4", "IDENTITY_LOG_LEVEL": "INFO"}
-    log = tmp_path / "gunicorn.log"
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "config" / "gunicorn.conf.py"),
-         "--error-logfile", str(log), "identity:create_app()"], env=env, cwd=ROOT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.2)
-    yield {"url": f"http://127.0.0.1:{port}", "log": log}
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+def gunicorn(start_gunicorn):
+    return start_gunicorn(workers=4)
 
 
 def test_parallel_first_sign_ins_migrate_exactly_once(gunicorn, legacy_user, app, master_admin):
