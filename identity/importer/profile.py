@@ -9,6 +9,7 @@ warning on the :class:`KiiUser`.
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,14 @@ MAX_CUSTOM_BYTES = 63 * 1024
 USERNAME_OK = re.compile(r"[^\s<>&\"'$%!#?§,;:*~/\\|^=\[\]{}()`\x00-\x1f\x7f]{1,255}")
 USER_ID_OK = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 CUSTOM_NAME_OK = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# What Keycloak accepts (Java string lengths, so UTF-16 code units): partialImport takes longer values,
+# but every later update of the user (second delivery, an admin's edit) would then be refused.
+KEYCLOAK_USERNAME_MAX = 255
+KEYCLOAK_NAME_MAX = 255       # the "name" attribute's length validator (config/keycloak/user-profile.json)
+KEYCLOAK_VALUE_MAX = 2048     # Keycloak's own limit for an attribute without a length validator
+EPOCH_MS_MAX = 2 ** 63 - 1    # a signed 64-bit column, in the store and in Keycloak
+
+NON_BMP = re.compile("[\U00010000-\U0010FFFF]")
 
 FLAG_EMAIL, FLAG_PHONE, FLAG_DISABLED, FLAG_NO_PASSWORD = 1, 2, 4, 8
 
@@ -87,7 +96,22 @@ def _epoch_ms(value) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError  # 1e400 parses as infinity, and NaN: neither is a time
+    if not -EPOCH_MS_MAX <= value <= EPOCH_MS_MAX:
+        raise ValueError
     return int(value)
+
+
+def _text(value) -> str | None:
+    """An optional string field: absent, or a string."""
+    if value is None or isinstance(value, str):
+        return value or None
+    raise ValueError
+
+
+def utf16_len(value: str) -> int:
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def normalize_email(value) -> str | None:
@@ -96,6 +120,8 @@ def normalize_email(value) -> str | None:
     if not isinstance(value, str):
         raise ValueError
     result = validate_email(value.strip(), check_deliverability=False, allow_smtputf8=True)
+    if NON_BMP.search(result.normalized):
+        raise ValueError  # Keycloak's email check takes non-ASCII, but only from the Basic Multilingual Plane
     return result.normalized.lower()
 
 
@@ -124,7 +150,8 @@ def parse_user(record: dict, realm: str) -> KiiUser:
     login_name = record.get("loginName")
     if login_name in ("", None):
         login_name = None
-    elif not isinstance(login_name, str) or not USERNAME_OK.fullmatch(login_name):
+    elif not isinstance(login_name, str) or not USERNAME_OK.fullmatch(login_name) \
+            or utf16_len(login_name.lower()) > KEYCLOAK_USERNAME_MAX:
         raise RecordError("invalid_login_name", user_id)
 
     try:
@@ -148,19 +175,28 @@ def parse_user(record: dict, realm: str) -> KiiUser:
         phone_verified = _bool(record.get("phoneNumberVerified")) and phone is not None
         created = _epoch_ms(record.get("_created"))
         modified = _epoch_ms(record.get("_modified"))
+        # A wrong type is reported, not dropped: the user would otherwise lose the value without a word.
+        locale = _text(record.get("locale"))
+        display_name = _text(record.get("displayName"))
+        _text(record.get("country"))
+        if utf16_len(locale or "") > KEYCLOAK_VALUE_MAX or utf16_len(display_name or "") > KEYCLOAK_NAME_MAX:
+            raise ValueError
     except ValueError:
         raise RecordError("invalid_field_type", user_id) from None
 
-    locale = record.get("locale") if isinstance(record.get("locale"), str) and record.get("locale") else None
-    display_name = record.get("displayName") if isinstance(record.get("displayName"), str) else None
     custom = {}
     for key, value in record.items():
         if key.startswith("_") or key in RESERVED:
             continue
         if not CUSTOM_NAME_OK.fullmatch(key):
             raise RecordError("invalid_custom_attribute", user_id)
-        custom[key] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                                       separators=(",", ":"))
+        try:
+            custom[key] = value if isinstance(value, str) else json.dumps(
+                value, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:  # nested deeper than the encoder goes: no app stores that
+            raise RecordError("invalid_custom_attribute", user_id) from None
+        if utf16_len(custom[key]) > KEYCLOAK_VALUE_MAX:
+            raise RecordError("custom_attributes_too_large", user_id)
     if len(json.dumps(custom, ensure_ascii=False).encode()) > MAX_CUSTOM_BYTES:
         raise RecordError("custom_attributes_too_large", user_id)
 
@@ -169,9 +205,6 @@ def parse_user(record: dict, realm: str) -> KiiUser:
         email_verified=email_verified, phone_number=phone, phone_verified=phone_verified, locale=locale,
         display_name=display_name, disabled=disabled, has_password=has_password, created=created,
         modified=modified if modified is not None else (created or 0), custom=custom, warnings=warnings)
-
-
-NON_BMP = re.compile("[\U00010000-\U0010FFFF]")
 
 
 def has_non_bmp(user: KiiUser) -> bool:

@@ -11,13 +11,17 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from identity.importer.profile import USER_ID_OK
+
 MAX_LINE_BYTES = 256 * 1024   # Kii allows 63 KB of custom attributes; four times that is no user record
 GZIP_MAGIC = b"\x1f\x8b"
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -28,11 +32,28 @@ class Line:
 
 
 def _open(path: Path):
-    raw = open(path, "rb")
-    magic = raw.read(2)
-    raw.seek(0)
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
     # By content, not by name: a .jsonl that is really gzip (or the reverse) still reads.
-    return gzip.GzipFile(fileobj=raw, mode="rb") if magic == GZIP_MAGIC else raw
+    # (gzip.open owns its file: a GzipFile over a file object would leave that one open.)
+    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+
+
+def _has_lone_surrogate(value) -> bool:
+    """JSON's \\uD800-style escapes can smuggle half a surrogate pair past the UTF-8 check;
+    such a string cannot be encoded again (to the database, to Keycloak). Iterative: no depth breaks it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, str | None]]:
@@ -60,6 +81,7 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, str | None]]:
                     yield line_no, None, "line_too_long"
                     yield line_no + 1, None, "truncated_gzip"
                     return
+                used += 1  # a line, if a bad one: a file of nothing else is not also an empty file
                 yield line_no, None, "line_too_long"
                 continue
             if line.strip():
@@ -77,17 +99,21 @@ def read_profiles(path: Path) -> Iterator[Line]:
             yield Line(line_no, reason=reason)
             continue
         try:
-            text = data.decode("utf-8")
+            # A byte-order mark (Windows tools write one) is not part of the first record.
+            text = data.decode("utf-8-sig" if line_no == 1 else "utf-8")
         except UnicodeDecodeError:
             yield Line(line_no, reason="not_utf8")
             continue
         try:
             record = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             yield Line(line_no, reason="not_json")
             continue
         if not isinstance(record, dict):
             yield Line(line_no, reason="not_json")
+            continue
+        if "\\u" in text and _has_lone_surrogate(record):
+            yield Line(line_no, reason="not_utf8")
             continue
         yield Line(line_no, record=record)
 
@@ -105,7 +131,8 @@ def read_hashes(path: Path) -> Iterator[Line]:
             yield Line(line_no, reason="not_utf8")
             continue
         try:
-            row = next(csv.reader(io.StringIO(text)))
+            # strict: an unterminated quote or text after a closing one is a broken row, not a value.
+            row = next(csv.reader(io.StringIO(text), strict=True))
         except (csv.Error, StopIteration):
             yield Line(line_no, reason="bad_csv_row")
             continue
@@ -122,6 +149,8 @@ def read_hashes(path: Path) -> Iterator[Line]:
         salt = row[2] if len(row) > 2 and row[2] != "" else None
         if not user_id:
             yield Line(line_no, reason="missing_user_id")
+        elif not USER_ID_OK.fullmatch(user_id):
+            yield Line(line_no, reason="invalid_user_id")  # no Kii userID looks like this: none to name
         elif not encoded:
             yield Line(line_no, reason="empty_hash", record=(user_id, "", salt))
         else:
@@ -134,6 +163,11 @@ def read_deleted(path: Path) -> Iterator[Line]:
             yield Line(line_no, reason=reason)
             continue
         try:
-            yield Line(line_no, record=data.decode("utf-8").strip())
+            user_id = data.decode("utf-8").strip()
         except UnicodeDecodeError:
             yield Line(line_no, reason="not_utf8")
+            continue
+        if user_id and not USER_ID_OK.fullmatch(user_id):
+            yield Line(line_no, reason="invalid_user_id")  # garbage is not a userID: not one to report either
+        else:
+            yield Line(line_no, record=user_id)

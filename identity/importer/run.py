@@ -25,16 +25,18 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import tempfile
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
+from keycloak.exceptions import KeycloakDeleteError
 
 from identity import audit
 from identity.importer import reader
@@ -53,6 +55,12 @@ RECORDS = ImportRecord.__table__
 STAGED = ImportHash.__table__
 RUNS = ImportRun.__table__
 IN_CHUNK = 500  # ids per IN (...) list
+REASON_MAX = 48  # import_records.reason
+SALT_MAX = 255   # legacy_users.salt
+# The unique key a refused row broke, in MySQL/MariaDB's and SQLite's words.
+REFUSED_KEY = re.compile(r"for key '(?:legacy_users\.)?([^']+)'|failed: legacy_users\.(\w+)")
+REFUSED_REASONS = {"username": "login_name_case_collision", "email": "duplicate_email",
+                   "phone_number": "duplicate_phone"}
 
 
 @dataclass
@@ -111,6 +119,25 @@ def batched(iterable, size):
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def join_reasons(reasons: list[str]) -> str | None:
+    """Comma-joined reason codes that fit the ledger's column: whole codes only, never a cut one."""
+    kept = []
+    for reason in reasons:
+        if len(",".join([*kept, reason])) <= REASON_MAX:
+            kept.append(reason)
+    return ",".join(kept) or None
+
+
+def refused_reason(exc: sa.exc.IntegrityError) -> str:
+    """Which unique key of legacy_users refused a row, as the report's reason (never the value itself)."""
+    matches = list(REFUSED_KEY.finditer(str(exc.orig)))  # the last: the quoted value may look like one
+    key = (matches[-1].group(1) or matches[-1].group(2)) if matches else ""
+    for column, reason in REFUSED_REASONS.items():
+        if key.endswith(column):
+            return reason
+    return "duplicate_user_id"  # the primary key, kii_user_id
 
 
 class Importer:
@@ -212,16 +239,33 @@ class Importer:
                 try:
                     fmt = hashes.identify(encoded)
                     hashes.guarded(fmt.parse, encoded, self.legacy.context(salt))
+                    if salt is not None and len(salt) > SALT_MAX:
+                        raise hashes.MalformedHash("salt too long for the store")
                 except hashes.LegacyHashError as exc:
                     problem = exc.code
+                # An unusable hash is never stored, so it is not staged either (nor can a huge one overflow).
                 rows.append({"run_id": self.run_id, "kii_user_id": user_id, "line_no": line.line_no,
-                             "password_hash": encoded, "salt": salt, "problem": problem,
-                             "fingerprint": self.fingerprint(encoded, salt)})
-            with self.ledger.begin() as conn:
-                if rows:
-                    conn.execute(STAGED.insert(), rows)
+                             "password_hash": None if problem else encoded, "salt": None if problem else salt,
+                             "problem": problem, "fingerprint": self.fingerprint(encoded, salt)})
+            try:
+                with self.ledger.begin() as conn:
+                    if rows:
+                        conn.execute(STAGED.insert(), rows)
+                    if records:
+                        conn.execute(RECORDS.insert(), records)
+            except sa.exc.IntegrityError:
+                # The database's collation saw a duplicate the exact comparison above did not (MariaDB's
+                # utf8mb4 collations take "U1" for "u1"): stage row by row, a refused row is a duplicate.
+                for row in rows:
+                    try:
+                        with self.ledger.begin() as conn:
+                            conn.execute(STAGED.insert(), [row])
+                    except sa.exc.IntegrityError:
+                        records.append(self._record("hashes", row["line_no"], "failed", row["kii_user_id"],
+                                                    "duplicate_hash_row"))
                 if records:
-                    conn.execute(RECORDS.insert(), records)
+                    with self.ledger.begin() as conn:
+                        conn.execute(RECORDS.insert(), records)
             progress.update(len(lines))
         progress.close()
         with self.ledger.begin() as conn:
@@ -336,16 +380,27 @@ class Importer:
         holders = defaultdict(dict)
         for kind in ("username", "email", "phone_number"):
             values = {getattr(u, kind) for _, u in users if getattr(u, kind)}
+            queries = (
+                (self.store, lambda chunk: sa.select(USERS.c[kind], USERS.c.kii_user_id)
+                 .where(USERS.c[kind].in_(chunk))),
+                (self.ledger, lambda chunk: sa.select(RECORDS.c[kind], RECORDS.c.kii_user_id).where(
+                    RECORDS.c.run_id == self.run_id, RECORDS.c.source == "profiles",
+                    RECORDS.c.outcome != "failed", RECORDS.c[kind].in_(chunk))),
+            )
             for chunk in chunks(values):
-                with self.store.connect() as conn:
-                    for value, uid in conn.execute(sa.select(USERS.c[kind], USERS.c.kii_user_id)
-                                                   .where(USERS.c[kind].in_(chunk))):
-                        holders[kind].setdefault(value, uid)
-                with self.ledger.connect() as conn:
-                    for value, uid in conn.execute(sa.select(RECORDS.c[kind], RECORDS.c.kii_user_id).where(
-                            RECORDS.c.run_id == self.run_id, RECORDS.c.source == "profiles",
-                            RECORDS.c.outcome != "failed", RECORDS.c[kind].in_(chunk))):
-                        holders[kind].setdefault(value, uid)
+                for engine, query in queries:
+                    with engine.connect() as conn:
+                        found = conn.execute(query(chunk)).all()
+                        for value, uid in found:
+                            holders[kind].setdefault(value, uid)
+                        if all(value in values for value, _ in found):
+                            continue
+                        # The collation matched a value that is not one of ours ("jose" for "josé", a
+                        # zero-width character ignored): ask value by value whose each one is.
+                        for value in chunk:
+                            row = None if value in holders[kind] else conn.execute(query([value]).limit(1)).first()
+                            if row:
+                                holders[kind][value] = row[1]
         return holders
 
     def _collision(self, user: KiiUser, holders: dict, plan: Plan) -> str | None:
@@ -397,6 +452,12 @@ class Importer:
             change = {}
             profile_changed = user.modified > (row["kii_modified"] or 0)
             if profile_changed:
+                if row["username"] and user.username != row["username"]:
+                    # Keycloak refuses to rename a user (the realm's editUsernameAllowed is off), which would
+                    # stop the whole run: the first username stays, the rest is updated, the report says so.
+                    user = replace(user, username=row["username"])
+                    identity_fields["username"] = user.username
+                    warnings.append("login_name_changed")
                 plan.updates.append((user, to_keycloak(user, self.options.bmp_only)))
                 change.update(identity_fields)
             state = MigrationState(row["state"])
@@ -416,7 +477,7 @@ class Importer:
                 change.update(kii_user_id=user.kii_user_id, updated_at=now)
                 plan.changes.append(change)
             outcome = "updated" if change else "unchanged"
-        reason = ",".join(warnings)[:48] or None
+        reason = join_reasons(warnings)
         plan.records.append(self._record("profiles", line.line_no, outcome, user.kii_user_id, reason,
                                          user.flags, user))
         if hash_record is not None:
@@ -430,6 +491,16 @@ class Importer:
             self._write_keycloak(plan)
             self._timed("keycloak", started)
         started = time.perf_counter()
+        try:
+            self._commit(plan)
+        except sa.exc.IntegrityError:
+            # The store's unique keys compare with the database's collation (MariaDB's utf8mb4 ones take
+            # "U1" for "u1" and "josé" for "jose", and ignore zero-width characters), which the planner's
+            # exact comparison cannot foresee within a batch: commit user by user, fail the refused ones.
+            self._commit_each(plan)
+        self._timed("store", started)
+
+    def _commit(self, plan: Plan) -> None:
         with self.ledger.begin() as conn:
             if not self.options.dry_run:
                 if plan.inserts:
@@ -442,8 +513,38 @@ class Importer:
                 for change in plan.changes:
                     conn.execute(USERS.update().where(USERS.c.kii_user_id == change["kii_user_id"])
                                  .values(**{k: v for k, v in change.items() if k != "kii_user_id"}))
-            conn.execute(RECORDS.insert(), plan.records)
-        self._timed("store", started)
+            if plan.records:
+                conn.execute(RECORDS.insert(), plan.records)
+
+    def _commit_each(self, plan: Plan) -> None:
+        singles = [Plan(inserts=[row]) for row in plan.inserts] + [Plan(changes=[c]) for c in plan.changes]
+        for single in singles:
+            uid = (single.inserts or single.changes)[0]["kii_user_id"]
+            # This user's profile line and hash line; a failed line naming the same userID is not theirs.
+            single.records = [r for r in plan.records if r["kii_user_id"] == uid
+                              and (r["source"] == "hashes" or r["outcome"] != "failed")]
+        mine = {id(r) for single in singles for r in single.records}
+        self._commit(Plan(records=[r for r in plan.records if id(r) not in mine]))
+        for single in singles:
+            try:
+                self._commit(single)
+            except sa.exc.IntegrityError as exc:
+                if single.inserts and self.writer is not None:
+                    # Created a moment ago for this line: Keycloak must not keep a user the store refused.
+                    # (Before the ledger row: a run killed in between redoes both.)
+                    self._delete_keycloak_user(single.inserts[0]["keycloak_user_id"])
+                # An update already reached Keycloak; the store keeps the old identifiers, and
+                # `migration verify` names the user (keycloak_differs) until the data is fixed.
+                profile = next(r for r in single.records if r["source"] == "profiles")
+                failed = {**profile, "outcome": "failed", "reason": refused_reason(exc), "flags": 0,
+                          "username": None, "email": None, "phone_number": None}
+                self._commit(Plan(records=[failed]))  # its hash line is settled as profile_failed
+
+    def _delete_keycloak_user(self, user_id: str) -> None:
+        response = self.writer.admin.connection.raw_delete(f"admin/realms/{self.realm}/users/{user_id}")
+        if response.status_code not in (204, 404):  # 404: already gone, as wanted
+            raise KeycloakDeleteError(error_message=f"delete user: HTTP {response.status_code}",
+                                      response_code=response.status_code)
 
     def _write_keycloak(self, plan: Plan) -> None:
         _, skipped = self.writer.create([rep for _, rep in plan.creates])
@@ -523,6 +624,8 @@ class Importer:
                         MigrationState.reset_required.value
                     changes.append({"k": line.record, "state": state, "now": utcnow(),
                                     "changed": row["state"] != state})
+                    # The same userID again in this batch finds the user disabled, as a later batch would.
+                    stored[line.record] = {**row, "disabled": True, "password_hash": None, "state": state}
                 records.append(self._record("deleted", line.line_no, "unchanged" if already else "disabled",
                                             line.record))
             with self.ledger.begin() as conn:
