@@ -20,6 +20,8 @@ RUN mvn -q -B dependency:copy -Dartifact=org.keycloak:keycloak-quarkus-dist:${KE
     && unzip -q keycloak-quarkus-dist-${KEYCLOAK_VERSION}.zip \
     && mv keycloak-${KEYCLOAK_VERSION} /opt/keycloak \
     && cp keycloak_spi_bridge/target/keycloak-spi-bridge.jar /opt/keycloak/providers/
+# The China login and email themes (Simplified Chinese first, nothing loaded from outside).
+COPY config/keycloak/themes/ /opt/keycloak/themes/
 # Optimised for MariaDB/MySQL, health and metrics on, behind a proxy that sets X-Forwarded-*.
 RUN /opt/keycloak/bin/kc.sh build --db=mariadb --health-enabled=true --metrics-enabled=true
 

@@ -84,7 +84,9 @@ SETTINGS = [
     Setting("SMTP_USERNAME", None, "SMTP login, when the server wants one."),
     Setting("SMTP_PASSWORD", None, "Its password.", secret=True),
     Setting("SMTP_TIMEOUT", 10, "Seconds before a delivery attempt gives up (the app then gets an error)."),
-    Setting("MAIL_FROM", "no-reply@example.cn", "Sender of those emails."),
+    Setting("MAIL_FROM", "no-reply@example.cn", "Sender of those emails (and of Keycloak's, which the bootstrap "
+            "points at the same SMTP server)."),
+    Setting("REALM_DISPLAY_NAME", "健康账户", "The realm's name on Keycloak's login page and in its emails."),
     Setting("RESET_CODE_MINUTES", 60, "Lifetime of a password-reset code."),
     Setting("SIGNUP_CODE_HOURS", 24, "Lifetime of a sign-up confirmation code."),
     Setting("CODE_MAX_ATTEMPTS", 5, "Wrong entries of one code before it stops working."),

@@ -94,6 +94,17 @@ install_providers() {
   return 0
 }
 
+install_themes() {
+  # The project's themes (config/keycloak/themes: the China login and email pages), replaced whole.
+  local theme
+  for theme in "$ROOT"/config/keycloak/themes/*/; do
+    [ -d "$theme" ] || continue
+    rm -rf "$HOME_DIR/themes/$(basename "$theme")"
+    cp -a "$theme" "$HOME_DIR/themes/"
+  done
+  return 0
+}
+
 ready() {
   curl -fsS -m 2 "http://127.0.0.1:$MGMT_PORT/health/ready" >/dev/null 2>&1
 }
@@ -108,6 +119,7 @@ start() {
   fetch
   build_providers
   install_providers
+  install_themes
   mkdir -p "$VAR"
   if [ -f "$ENV_FILE" ]; then set -a; . "$ENV_FILE"; set +a; fi
   : "${KC_BOOTSTRAP_ADMIN_USERNAME:?set KC_BOOTSTRAP_ADMIN_USERNAME (scripts/dev-env.sh writes var/dev.env)}"

@@ -8,6 +8,7 @@ left alone.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -93,11 +94,11 @@ def live_port(live_socket) -> int:
 
 
 @pytest.fixture(scope="session")
-def bootstrap_settings(keycloak_url, dev_env, live_port):
+def bootstrap_settings(keycloak_url, dev_env, live_port, smtp):
     from identity.keycloak.bootstrap import Settings
 
     return Settings(
-        bridge_url=f"http://127.0.0.1:{live_port}/bridge/v1",
+        bridge_url=f"http://127.0.0.1:{live_port}/bridge/v1", smtp_port=smtp.port,
         server_url=keycloak_url, realm=TEST_REALM, app_client_id="mobile",
         app_redirect_uris=["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
         admin_client_id="identity-service",
@@ -155,6 +156,7 @@ def make_config(realm, database_url, **overrides) -> dict:
         "KEYCLOAK_ADMIN_CLIENT_ID": realm.admin_client_id,
         "KEYCLOAK_ADMIN_CLIENT_SECRET": realm.admin_client_secret,
         "BRIDGE_URL": realm.bridge_url,
+        "SMTP_HOST": realm.smtp_host, "SMTP_PORT": realm.smtp_port,
     }
     config.update(overrides)
     return config
@@ -183,6 +185,16 @@ def app_ctx(app):
         yield app
 
 
+def create_user(admin, payload: dict) -> str:
+    """Create a user as the importer does (partialImport): kii_user_id and the migration state are
+    read-only in the realm's user profile, so the Admin API's POST /users would drop them."""
+    payload = {"id": str(uuid.uuid4()), **payload}
+    response = admin.connection.raw_post(f"admin/realms/{admin.connection.realm_name}/partialImport",
+                                         data=json.dumps({"ifResourceExists": "FAIL", "users": [payload]}))
+    assert response.status_code == 200, response.text
+    return payload["id"]
+
+
 @pytest.fixture
 def kc_user(master_admin):
     """Make Keycloak users for a test and delete them afterwards."""
@@ -196,7 +208,7 @@ def kc_user(master_admin):
         payload = {"username": username, "enabled": True, **fields}
         if password:
             payload["credentials"] = [{"type": "password", "value": password, "temporary": False}]
-        user_id = master_admin.create_user(payload)
+        user_id = create_user(master_admin, payload)
         made.append(user_id)
         return {"id": user_id, "username": username, "password": password}
 

@@ -59,10 +59,12 @@ def verify():
         return jsonify(error="temporarily_unavailable"), 503
     log.info("bridge: legacy check", extra={"kii_user_id": row["kii_user_id"], "outcome": outcome.value,
                                             "path": "bridge"})
-    SIGN_INS.labels("success" if outcome in (Outcome.MIGRATED, Outcome.ALREADY_MIGRATED) else outcome.value,
+    SIGN_INS.labels("success" if outcome is Outcome.MIGRATED else outcome.value,
                     "bridge").inc()
     if outcome is Outcome.LOCKED:
         LOCKOUTS.labels("bridge").inc()
-    if outcome in (Outcome.MIGRATED, Outcome.ALREADY_MIGRATED):
+    if outcome is Outcome.MIGRATED:
         return jsonify(valid=True)
+    # ALREADY_MIGRATED says nothing about this password: Keycloak holds one now and must judge it
+    # itself (the provider falls back to Keycloak's own check on any answer but valid).
     return jsonify(valid=False, reason=outcome.value)

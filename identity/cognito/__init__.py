@@ -41,7 +41,7 @@ def build_service(app):
     from identity.db import db
     from identity.keycloak import keycloak
     from identity.keycloak.oidc import OIDC
-    from identity.keycloak.passwords import set_password
+    from identity.keycloak.passwords import migrate_password
     from identity.legacy.migration import LegacyMigration, Lockout
 
     cfg = app.config
@@ -55,7 +55,7 @@ def build_service(app):
 
     migration = LegacyMigration(
         db.engine, app.extensions["legacy"],
-        set_password=lambda user_id, password: set_password(admin(), realm, user_id, password, legacy=True),
+        set_password=lambda user_id, password: migrate_password(admin(), realm, user_id, password),
         lockout=Lockout(int(cfg["LOCKOUT_THRESHOLD"]), int(cfg["LOCKOUT_BASE_SECONDS"]),
                         int(cfg["LOCKOUT_MAX_SECONDS"])),
         failpoints=frozenset(cfg.get("FAILPOINTS") or ()))

@@ -157,6 +157,8 @@ class CognitoService(AccountOperations):
         if row is not None:
             if row["state"] != "migrated":
                 outcome = self._legacy_attempt(row, password, client_ip)
+                if outcome is Outcome.WRONG_PASSWORD and self._reset_at_keycloak(row, client_ip):
+                    outcome = Outcome.ALREADY_MIGRATED
                 if outcome is Outcome.WRONG_PASSWORD or outcome is Outcome.LOCKED:
                     self.throttle.failure(client_ip)
                     if outcome is Outcome.LOCKED:
@@ -173,6 +175,16 @@ class CognitoService(AccountOperations):
                 return {**self.authentication_result(tokens), "_path": path}
         tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
         return {**self.authentication_result(tokens), "_path": "native"}
+
+    def _reset_at_keycloak(self, row, client_ip) -> bool:
+        """A Kii user who reset their password at Keycloak's own pages since the import: Keycloak
+        holds it (its provider marked the user migrated), so the legacy hash goes and Keycloak
+        judges the password. Asked only when the legacy password did not match."""
+        user = self._admin_call(lambda a: a.get_user(row["keycloak_user_id"]))
+        if (user.get("attributes") or {}).get("migration_state") != ["migrated"]:
+            return False
+        self.migration.mark_migrated(row["kii_user_id"], via="keycloak", client=client_ip)
+        return True
 
     def _legacy_attempt(self, row, password, client_ip=None) -> Outcome:
         try:

@@ -43,13 +43,14 @@ def import_profiles_command(profiles, hashes, deleted, report, workers, batch_si
     """Import Kii users into Keycloak and their hashes into the legacy store (resumable)."""
     from identity.db import db
     from identity.importer.keycloak_writer import KeycloakWriter
+    from identity.keycloak import keycloak
     from identity.importer.report import write_report
     from identity.importer.run import Importer, ImportOptions
 
     cfg = current_app.config
     options = ImportOptions(profiles=profiles, hashes=hashes, deleted=deleted, report=report, workers=workers,
                             batch_size=batch_size, dry_run=dry_run, bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"]))
-    writer = None if dry_run else KeycloakWriter(operator_admin(), cfg["KEYCLOAK_REALM"])
+    writer = None if dry_run else KeycloakWriter(operator_admin(), cfg["KEYCLOAK_REALM"], keycloak.admin)
     if not cfg["SECRET_KEY"]:
         raise click.UsageError("set IDENTITY_SECRET_KEY: it keys the fingerprints of imported hashes")
     importer = Importer(db.engine, options, current_app.extensions["legacy"], cfg["SECRET_KEY"], writer,

@@ -20,12 +20,16 @@ log = logging.getLogger(__name__)
 # Attributes the importer owns; anything else on a user (set by the service or an admin) is kept.
 OWNED_PREFIXES = ("custom.",)
 OWNED = {"kii_user_id", "phone_number", "phone_number_verified", "locale", "name"}
+READ_ONLY = ("kii_user_id", "migration_state", "migration_state_changed_at")
 
 
 class KeycloakWriter:
-    def __init__(self, admin: KeycloakAdmin, realm: str):
+    def __init__(self, admin: KeycloakAdmin, realm: str, service_admin: KeycloakAdmin | None = None):
         self.admin = admin
         self.realm = realm
+        # The provider's endpoint takes a token of this realm with manage-users (the service's
+        # account), not a master-realm administrator's.
+        self.service_admin = service_admin or admin
 
     def _url(self, path: str) -> str:
         return f"admin/realms/{self.realm}/{path}"
@@ -52,15 +56,42 @@ class KeycloakWriter:
         return added, skipped
 
     def _create_one_by_one(self, users: list[dict]) -> tuple[set[str], set[str]]:
+        # One partialImport per user, not POST /users: that would ignore our ids and drop the
+        # read-only Kii userID and migration state.
         added, skipped = set(), set()
         for user in users:
-            response = self.admin.connection.raw_post(self._url("users"), data=_json(user))
-            if response.status_code == 409:
-                skipped.add(user["id"])
+            response = self.admin.connection.raw_post(
+                self._url("partialImport"), data=_json({"ifResourceExists": "SKIP", "users": [user]}))
+            if response.status_code >= 500 and self._taken(user):
+                skipped.add(user["id"])  # the email collision that failed the batch: not ours
                 continue
-            _raise_for(response, "create user")
-            added.add(user["id"])
+            _raise_for(response, "partialImport of one user")
+            results = response.json().get("results", [])
+            (added if results and results[0].get("action") == "ADDED" else skipped).add(user["id"])
         return added, skipped
+
+    def _taken(self, user: dict) -> bool:
+        """Another Keycloak user holds this user's username or email."""
+        for field in ("username", "email"):
+            if user.get(field):
+                response = self.admin.connection.raw_get(self._url("users"),
+                                                         **{field: user[field], "exact": "true"})
+                _raise_for(response, "find user")
+                if any(found["id"] != user["id"] for found in response.json()):
+                    return True
+        return False
+
+    def set_state(self, user: dict) -> None:
+        """Write the Kii userID and migration state through the project's Keycloak provider: the
+        realm's user profile makes them read-only, to the Admin API too."""
+        attributes = user.get("attributes") or {}
+        state = (attributes.get("migration_state") or [None])[0]
+        if state is None:
+            return
+        response = self.service_admin.connection.raw_put(
+            f"realms/{self.realm}/legacy-migration/users/{user['id']}/state",
+            data=_json({"kii_user_id": attributes["kii_user_id"][0], "state": state}))
+        _raise_for(response, "set migration state")
 
     def exists(self, user_id: str) -> bool:
         response = self.admin.connection.raw_get(self._url(f"users/{user_id}"))
@@ -81,15 +112,20 @@ class KeycloakWriter:
         current = self.get(desired["id"])
         if current is None:
             return False
-        attributes = {k: v for k, v in (current.get("attributes") or {}).items()
-                      if k not in OWNED and not k.startswith(OWNED_PREFIXES)}
-        attributes.update(desired["attributes"])
+        have = current.get("attributes") or {}
+        attributes = {k: v for k, v in have.items() if k not in OWNED and not k.startswith(OWNED_PREFIXES)}
+        attributes.update({k: v for k, v in desired["attributes"].items() if k not in READ_ONLY})
+        # Read-only in the user profile: sent back exactly as Keycloak has them, or not at all.
+        attributes.update({k: have[k] for k in READ_ONLY if k in have})
         merged = {**current, **{k: v for k, v in desired.items() if k not in ("id", "createdTimestamp")},
                   "attributes": attributes}
         if "email" not in desired:
             merged.pop("email", None)
         response = self.admin.connection.raw_put(self._url(f"users/{desired['id']}"), data=_json(merged))
         _raise_for(response, "update user")
+        wanted = desired["attributes"]
+        if any(wanted.get(k) != have.get(k) for k in ("kii_user_id", "migration_state") if k in wanted):
+            self.set_state(desired)
         return True
 
     def disable(self, user_id: str) -> bool:

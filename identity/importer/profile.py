@@ -8,6 +8,8 @@ warning on the :class:`KiiUser`.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import json
 import math
 import re
@@ -212,8 +214,9 @@ def has_non_bmp(user: KiiUser) -> bool:
     return any(NON_BMP.search(v) for v in values)
 
 
-def to_keycloak(user: KiiUser, bmp_only: bool = False) -> dict:
-    """The Keycloak UserRepresentation: no credentials, enabled as Kii says.
+def to_keycloak(user: KiiUser, bmp_only: bool = False, state: str | None = None) -> dict:
+    """The Keycloak UserRepresentation: no credentials, enabled as Kii says, and (`state`) the
+    migration state the store gives the user, which admins see in the console.
 
     `bmp_only`: Keycloak on MySQL/MariaDB keeps names and attribute values in
     utf8mb3 columns, which cannot hold characters beyond the Basic Multilingual
@@ -225,6 +228,9 @@ def to_keycloak(user: KiiUser, bmp_only: bool = False) -> dict:
                        locale=NON_BMP.sub("\ufffd", user.locale) if user.locale else None,
                        custom={k: NON_BMP.sub("\ufffd", v) for k, v in user.custom.items()})
     attributes = {"kii_user_id": [user.kii_user_id]}
+    if state:
+        attributes["migration_state"] = [state]
+        attributes["migration_state_changed_at"] = [datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")]
     if user.phone_number:
         attributes["phone_number"] = [user.phone_number]
         attributes["phone_number_verified"] = ["true" if user.phone_verified else "false"]

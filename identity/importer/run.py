@@ -437,7 +437,8 @@ class Importer:
                            "disabled": user.disabled, "kii_modified": user.modified}
         if row is None:
             usable = user.has_password and hash_ok
-            plan.creates.append((user, to_keycloak(user, self.options.bmp_only)))
+            state = (MigrationState.pending if usable else MigrationState.reset_required).value
+            plan.creates.append((user, to_keycloak(user, self.options.bmp_only, state=state)))
             plan.inserts.append({
                 "kii_user_id": user.kii_user_id, "keycloak_user_id": user.keycloak_id, **identity_fields,
                 "password_hash": staged["password_hash"] if usable else None,
@@ -473,6 +474,13 @@ class Importer:
                     if state != MigrationState.pending:
                         change["state_changed_at"] = now
                     hash_record = ("stored", None)
+            if change.get("state", row["state"]) != row["state"]:
+                # The console shows the store's state: Keycloak's copy moves with it.
+                state_rep = to_keycloak(user, self.options.bmp_only, state=change["state"])
+                if profile_changed:
+                    plan.updates[-1] = (user, state_rep)
+                else:
+                    plan.updates.append((user, state_rep))
             if change:
                 change.update(kii_user_id=user.kii_user_id, updated_at=now)
                 plan.changes.append(change)

@@ -27,8 +27,14 @@ class Settings:
     app_redirect_uris: list[str]
     admin_client_id: str
     admin_client_secret: str
-    realm_display_name: str = "Identity"
+    realm_display_name: str = "健康账户"
     bridge_url: str = "http://127.0.0.1:8000/bridge/v1"
+    # Keycloak's own mails (a reset email sent from the console, "forgot password" at the login page).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    mail_from: str = "no-reply@example.cn"
     config_dir: Path = CONFIG_DIR
 
     @classmethod
@@ -41,6 +47,9 @@ class Settings:
             admin_client_id=cfg["KEYCLOAK_ADMIN_CLIENT_ID"],
             admin_client_secret=cfg["KEYCLOAK_ADMIN_CLIENT_SECRET"],
             bridge_url=cfg.get("BRIDGE_URL") or f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/bridge/v1",
+            realm_display_name=cfg.get("REALM_DISPLAY_NAME") or cls.realm_display_name,
+            smtp_host=cfg["SMTP_HOST"], smtp_port=int(cfg["SMTP_PORT"]), smtp_starttls=bool(cfg["SMTP_STARTTLS"]),
+            smtp_tls=bool(cfg["SMTP_TLS"]), mail_from=cfg["MAIL_FROM"],
         )
 
 
@@ -64,6 +73,9 @@ def load_template(name: str, settings: Settings):
         "app_redirect_uris": settings.app_redirect_uris,
         "admin_client_id": settings.admin_client_id,
         "admin_client_secret": settings.admin_client_secret,
+        # Keycloak's realm API keeps these as strings.
+        "smtp_host": settings.smtp_host, "smtp_port": str(settings.smtp_port), "mail_from": settings.mail_from,
+        "smtp_starttls": str(settings.smtp_starttls).lower(), "smtp_tls": str(settings.smtp_tls).lower(),
     }
 
     def fill(match: re.Match) -> str:
@@ -105,7 +117,31 @@ def bootstrap(admin: KeycloakAdmin, settings: Settings) -> list[str]:
         _client(admin, desired, scope_ids, changes)
     _user_profile(admin, settings, changes)
     _browser_flow(admin, settings, changes)
+    _support_group(admin, settings, changes)
     return changes.items
+
+
+def _support_group(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    """The support staff's group and its realm-management roles, nothing more (least privilege)."""
+    desired = load_template("support-group.json", settings)
+    name = desired["name"]
+    group = next((g for g in admin.get_groups({"search": name, "exact": True}) if g["name"] == name), None)
+    if group is None:
+        admin.create_group({"name": name})
+        group = next(g for g in admin.get_groups({"search": name, "exact": True}) if g["name"] == name)
+        changes.add(f"created group {name}")
+    management = admin.get_client_id("realm-management")
+    have = {r["name"] for r in admin.get_group_client_roles(group["id"], management)}
+    wanted = desired["realmManagementRoles"]
+    missing = [admin.get_client_role(management, role) for role in wanted if role not in have]
+    if missing:
+        admin.assign_group_client_roles(group["id"], management, missing)
+        changes.add(f"granted realm-management roles {sorted(r['name'] for r in missing)} to group {name}")
+    surplus = sorted(have - set(wanted))
+    if surplus:
+        admin.delete_group_client_roles(group["id"], management,
+                                        [admin.get_client_role(management, role) for role in surplus])
+        changes.add(f"revoked realm-management roles {surplus} from group {name}")
 
 
 def _realm(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:

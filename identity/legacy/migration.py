@@ -61,11 +61,13 @@ class FailPoint(Exception):
 
 class LegacyMigration:
     def __init__(self, engine: sa.Engine, legacy: LegacySettings,
-                 set_password: Callable[[str, str], None], lockout: Lockout = Lockout(),
+                 set_password: Callable[[str, str], bool], lockout: Lockout = Lockout(),
                  failpoints: frozenset[str] = frozenset()):
         self.engine = engine
         self.legacy = legacy
-        self.set_password = set_password      # (keycloak_user_id, password): Keycloak now holds it
+        # (keycloak_user_id, password) -> True: Keycloak now holds it; False: the user already had a
+        # Keycloak password (a reset at Keycloak's pages since the import), left as it is.
+        self.set_password = set_password
         self.lockout = lockout
         self.failpoints = failpoints
 
@@ -162,15 +164,20 @@ class LegacyMigration:
                                .with_for_update()).mappings().one()
             if MigrationState(row["state"]) == MigrationState.migrated:
                 return Outcome.ALREADY_MIGRATED
-            self.set_password(row["keycloak_user_id"], password)
+            moved = self.set_password(row["keycloak_user_id"], password)
             self._failpoint("after_keycloak_set")
             now = utcnow()
             conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
                 state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
                 hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now,
                 state_changed_at=now, updated_at=now))
-            audit.record(conn, "migrated", now, kii_user_id=kii_user_id, keycloak_user_id=row["keycloak_user_id"],
-                         path=path, client=client)
+            audit.record(conn, "migrated" if moved else "reset", now, kii_user_id=kii_user_id,
+                         keycloak_user_id=row["keycloak_user_id"], path=path if moved else "keycloak", client=client)
             self._failpoint("before_commit")
+        if not moved:
+            # The old password must not replace the one the user chose at Keycloak: the hash goes,
+            # and Keycloak alone judges this sign-in.
+            log.info("legacy hash dropped: the user set a Keycloak password", extra={"kii_user_id": kii_user_id})
+            return Outcome.ALREADY_MIGRATED
         log.info("legacy password migrated", extra={"kii_user_id": kii_user_id})
         return Outcome.MIGRATED

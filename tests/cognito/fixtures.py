@@ -27,7 +27,7 @@ from identity import create_app
 from identity.db import db
 from identity.legacy import hashes
 from identity.legacy.models import LegacyUser, MigrationState
-from tests.conftest import ROOT, TEST_REALM, make_config
+from tests.conftest import ROOT, TEST_REALM, create_user, make_config
 from tests.used_secrets import remember, remember_code
 
 SECRET_CLIENT = "backend-app"
@@ -140,11 +140,11 @@ def legacy_user(app, master_admin):
         master_admin.change_current_realm(TEST_REALM)
         kii_id = f"kii-{uuid.uuid4().hex[:12]}"
         username = f"legacy-{uuid.uuid4().hex[:10]}"
-        attributes = {"kii_user_id": [kii_id]}
+        attributes = {"kii_user_id": [kii_id], "migration_state": [state.value]}
         if phone:
             attributes["phone_number"] = [phone]
-        user_id = master_admin.create_user({"username": username, "enabled": not disabled, "email": email,
-                                            "emailVerified": bool(email), "attributes": attributes})
+        user_id = create_user(master_admin, {"username": username, "enabled": not disabled, "email": email,
+                                             "emailVerified": bool(email), "attributes": attributes})
         if encoded is None:
             encoded = "$sha256$" + hashes.b64encode(hashlib.sha256(password.encode()).digest())
         with app.app_context():

@@ -310,3 +310,17 @@ def test_a_username_held_by_another_keycloak_user_is_a_conflict(import_app, impo
     run_import(import_app, *args_for(export, tmp_path / "report.json"))
     report = read_report(tmp_path / "report.json")
     assert report["failures"]["keycloak_conflict"]["examples"] == [record["userID"]]
+
+
+def test_every_imported_user_shows_its_migration_state_in_keycloak(import_app, import_realm, export, tmp_path,
+                                                                   master_admin):
+    run_import(import_app, *args_for(export, tmp_path / "report.json"))
+    with import_app.app_context():
+        states = {kii: state for kii, _, _, _, _, _, state, _, _ in store_snapshot()}
+    users = keycloak_users(master_admin, import_realm.realm)
+    assert len(users) == len(states) and {"pending", "reset_required"} <= set(states.values())
+    for user in users:
+        attributes = user["attributes"]
+        # The console's view of the store, read-only: the same state, and when it was set.
+        assert attributes["migration_state"] == [states[attributes["kii_user_id"][0]]], user["username"]
+        assert attributes["migration_state_changed_at"][0].endswith("Z")

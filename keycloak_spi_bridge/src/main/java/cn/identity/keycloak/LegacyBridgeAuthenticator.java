@@ -8,9 +8,12 @@ import java.time.Duration;
 import java.util.Map;
 
 import jakarta.ws.rs.core.MultivaluedMap;
+import jakarta.ws.rs.core.Response;
 
 import org.jboss.logging.Logger;
 import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.authentication.AuthenticationFlowError;
+import org.keycloak.events.Errors;
 import org.keycloak.authentication.authenticators.browser.UsernamePasswordForm;
 import org.keycloak.models.AuthenticatorConfigModel;
 import org.keycloak.models.UserModel;
@@ -33,31 +36,54 @@ public class LegacyBridgeAuthenticator extends UsernamePasswordForm {
 
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
+    /** The bridge's answer: the legacy password was right, the user must reset it first, or anything else. */
+    enum Answer { VALID, RESET_REQUIRED, NO }
+
+    static final String RESET_REQUIRED_MESSAGE = "kiiResetRequired";
+
     @Override
     public boolean validatePassword(AuthenticationFlowContext context, UserModel user,
                                     MultivaluedMap<String, String> inputData, boolean clearUser) {
         if (user != null && user.isEnabled()
                 && !user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE)) {
             String password = inputData.getFirst("password");
-            if (password != null && !password.isEmpty() && askBridge(context, user.getUsername(), password)) {
-                return true;
+            if (password != null && !password.isEmpty()) {
+                Answer answer = askBridge(context, user.getUsername(), password);
+                if (answer == Answer.VALID) {
+                    return true;
+                }
+                if (answer == Answer.RESET_REQUIRED) {
+                    // A Kii user without a usable password: no password can work, so say where to go
+                    // (the theme's text points to "forgot password"). Any password gets this answer,
+                    // so it tells a guesser nothing.
+                    context.getEvent().user(user).error(Errors.INVALID_USER_CREDENTIALS);
+                    Response challenge = context.form().setAttribute("username", user.getUsername())
+                            .setError(RESET_REQUIRED_MESSAGE).createLoginUsernamePassword();
+                    context.failureChallenge(AuthenticationFlowError.INVALID_CREDENTIALS, challenge);
+                    return false;
+                }
             }
         }
         return super.validatePassword(context, user, inputData, clearUser);
     }
 
-    boolean askBridge(AuthenticationFlowContext context, String username, String password) {
+    Answer askBridge(AuthenticationFlowContext context, String username, String password) {
         AuthenticatorConfigModel config = context.getAuthenticatorConfig();
         String url = config == null ? null : config.getConfig().get(CONFIG_URL);
         long timeoutMs = parseTimeout(config == null ? null : config.getConfig().get(CONFIG_TIMEOUT_MS));
-        return ask(http, url, System.getenv(SECRET_ENV), timeoutMs, username, password);
+        return answer(http, url, System.getenv(SECRET_ENV), timeoutMs, username, password);
     }
 
     /** True only when the bridge answers 200 {"valid": true}; anything else (down, slow, refused) is false. */
     static boolean ask(HttpClient http, String url, String secret, long timeoutMs, String username, String password) {
+        return answer(http, url, secret, timeoutMs, username, password) == Answer.VALID;
+    }
+
+    static Answer answer(HttpClient http, String url, String secret, long timeoutMs, String username,
+                         String password) {
         if (url == null || url.isEmpty() || secret == null || secret.isEmpty()) {
             LOG.warn("legacy bridge not configured: url in the execution config, secret in " + SECRET_ENV);
-            return false;
+            return Answer.NO;
         }
         try {
             String body = JsonSerialization.writeValueAsString(Map.of("username", username, "password", password));
@@ -70,16 +96,19 @@ public class LegacyBridgeAuthenticator extends UsernamePasswordForm {
             HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
             if (response.statusCode() == 200) {
                 Map<?, ?> answer = JsonSerialization.readValue(response.body(), Map.class);
-                return Boolean.TRUE.equals(answer.get("valid"));
+                if (Boolean.TRUE.equals(answer.get("valid"))) {
+                    return Answer.VALID;
+                }
+                return "reset_required".equals(answer.get("reason")) ? Answer.RESET_REQUIRED : Answer.NO;
             }
             if (response.statusCode() != 404) {
                 LOG.warnf("legacy bridge answered HTTP %d", response.statusCode());
             }
-            return false;
+            return Answer.NO;
         } catch (Exception e) {
             // Down or slow: the login fails as a wrong password would, within the timeout.
             LOG.warnf("legacy bridge unreachable: %s", e.getClass().getSimpleName());
-            return false;
+            return Answer.NO;
         }
     }
 

@@ -70,6 +70,16 @@ class LegacyBridgeAuthenticatorTest {
     }
 
     @Test
+    void resetRequiredIsItsOwnAnswer() {
+        answer = "{\"valid\": false, \"reason\": \"reset_required\"}";
+        assertEquals(LegacyBridgeAuthenticator.Answer.RESET_REQUIRED,
+                LegacyBridgeAuthenticator.answer(http, url(), "s", 1000, "a", "b"));
+        answer = "{\"valid\": false, \"reason\": \"wrong_password\"}";
+        assertEquals(LegacyBridgeAuthenticator.Answer.NO,
+                LegacyBridgeAuthenticator.answer(http, url(), "s", 1000, "a", "b"));
+    }
+
+    @Test
     void invalidRefusedAndUnknownAreFalse() {
         answer = "{\"valid\": false, \"reason\": \"wrong_password\"}";
         assertFalse(LegacyBridgeAuthenticator.ask(http, url(), "s", 1000, "a", "b"));

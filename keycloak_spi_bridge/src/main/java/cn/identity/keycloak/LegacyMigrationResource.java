@@ -1,0 +1,130 @@
+package cn.identity.keycloak;
+
+import java.util.Map;
+
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PUT;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+
+import org.jboss.logging.Logger;
+import org.keycloak.credential.CredentialProvider;
+import org.keycloak.credential.PasswordCredentialProvider;
+import org.keycloak.credential.PasswordCredentialProviderFactory;
+import org.keycloak.credential.hash.PasswordHashProvider;
+import org.keycloak.models.ClientModel;
+import org.keycloak.models.KeycloakSession;
+import org.keycloak.models.ModelException;
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.RoleModel;
+import org.keycloak.models.UserCredentialModel;
+import org.keycloak.models.UserModel;
+import org.keycloak.models.credential.PasswordCredentialModel;
+import org.keycloak.services.managers.AppAuthManager;
+import org.keycloak.services.managers.AuthenticationManager;
+
+/**
+ * {@code POST /realms/{realm}/legacy-migration/users/{id}/password}: the first-login migration's
+ * write, in one call and one transaction. Keycloak takes the legacy password (argon2, the realm's
+ * policy; a legacy password the policy refuses is stored hashed all the same, since it was valid
+ * where the user chose it) and the user's read-only migration state becomes "migrated". If the
+ * user already has a Keycloak password (they reset it at Keycloak's own pages meanwhile), nothing
+ * is overwritten: 409, and the service forgets the legacy hash instead.
+ *
+ * Only a bearer token of a client or user holding realm-management's manage-users may call it
+ * (the service's account does).
+ */
+public class LegacyMigrationResource {
+
+    private static final Logger LOG = Logger.getLogger(LegacyMigrationResource.class);
+    private final KeycloakSession session;
+
+    public LegacyMigrationResource(KeycloakSession session) {
+        this.session = session;
+    }
+
+    @POST
+    @Path("users/{id}/password")
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response setPassword(@PathParam("id") String id, Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Response refused = authorise(realm);
+        if (refused != null) {
+            return refused;
+        }
+        Object password = body == null ? null : body.get("password");
+        if (!(password instanceof String) || ((String) password).isEmpty() || ((String) password).length() > 4096) {
+            return Response.status(400).entity(Map.of("error", "invalid_request")).build();
+        }
+        UserModel user = session.users().getUserById(realm, id);
+        if (user == null) {
+            return Response.status(404).entity(Map.of("error", "user_not_found")).build();
+        }
+        if (user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE)) {
+            MigrationState.markMigrated(user);
+            return Response.status(409).entity(Map.of("error", "password_exists")).build();
+        }
+        try {
+            user.credentialManager().updateCredential(UserCredentialModel.password((String) password, false));
+        } catch (ModelException policy) {
+            // Refused by the realm's password policy (too short, say): valid where the user chose it.
+            PasswordHashProvider hash = session.getProvider(PasswordHashProvider.class, "argon2");
+            PasswordCredentialProvider credentials = (PasswordCredentialProvider) session.getProvider(
+                    CredentialProvider.class, PasswordCredentialProviderFactory.PROVIDER_ID);
+            credentials.createCredential(realm, user, hash.encodedCredential((String) password, -1));
+        }
+        MigrationState.markMigrated(user);
+        return Response.noContent().build();
+    }
+
+    /**
+     * {@code PUT .../users/{id}/state}: the importer's write of an imported user's Kii userID and
+     * state (pending, reset_required) where partialImport cannot carry them (a user created one by
+     * one, a later delivery that changes the state). A migrated user stays migrated.
+     */
+    @PUT
+    @Path("users/{id}/state")
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response setState(@PathParam("id") String id, Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Response refused = authorise(realm);
+        if (refused != null) {
+            return refused;
+        }
+        Object kii = body == null ? null : body.get("kii_user_id");
+        Object state = body == null ? null : body.get("state");
+        if (!(kii instanceof String) || ((String) kii).isEmpty() || ((String) kii).length() > 64
+                || !("pending".equals(state) || "reset_required".equals(state))) {
+            return Response.status(400).entity(Map.of("error", "invalid_request")).build();
+        }
+        UserModel user = session.users().getUserById(realm, id);
+        if (user == null) {
+            return Response.status(404).entity(Map.of("error", "user_not_found")).build();
+        }
+        String current = user.getFirstAttribute(MigrationState.KII_USER_ID);
+        if (current != null && !current.equals(kii)) {
+            return Response.status(409).entity(Map.of("error", "kii_user_id_differs")).build();
+        }
+        user.setSingleAttribute(MigrationState.KII_USER_ID, (String) kii);
+        MigrationState.set(user, (String) state);
+        return Response.noContent().build();
+    }
+
+    private Response authorise(RealmModel realm) {
+        AuthenticationManager.AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
+        if (auth == null) {
+            return Response.status(401).entity(Map.of("error", "unauthorized")).build();
+        }
+        ClientModel management = realm.getClientByClientId("realm-management");
+        RoleModel manageUsers = management == null ? null : management.getRole("manage-users");
+        if (manageUsers == null || !auth.getUser().hasRole(manageUsers)) {
+            LOG.warnf("legacy-migration: refused a caller without manage-users (client %s)",
+                    auth.getClient() == null ? "?" : auth.getClient().getClientId());
+            return Response.status(403).entity(Map.of("error", "forbidden")).build();
+        }
+        return null;
+    }
+}
