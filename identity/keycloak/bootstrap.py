@@ -12,7 +12,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin
 
+import requests
 from keycloak import KeycloakAdmin
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "keycloak"
@@ -118,7 +120,27 @@ def bootstrap(admin: KeycloakAdmin, settings: Settings) -> list[str]:
     _user_profile(admin, settings, changes)
     _browser_flow(admin, settings, changes)
     _support_group(admin, settings, changes)
+    _localization(admin, settings, changes)
     return changes.items
+
+
+def _localization(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    """The realm's own texts (attribute names in the console), set key by key."""
+    desired = load_template("localization.json", settings)
+    desired.pop("_comment", None)
+    base = f"admin/realms/{settings.realm}/localization"
+    for locale, texts in desired.items():
+        have = admin.connection.raw_get(f"{base}/{locale}").json() or {}
+        for key, text in texts.items():
+            if have.get(key) != text:
+                # A text/plain body, which python-keycloak's raw_put cannot send.
+                response = requests.put(urljoin(admin.connection.base_url, f"{base}/{locale}/{key}"),
+                                        data=text.encode(), timeout=30,
+                                        headers={**admin.connection.headers,
+                                                 "Content-Type": "text/plain; charset=utf-8"})
+                if response.status_code not in (200, 204):
+                    raise RuntimeError(f"localization {locale}/{key}: HTTP {response.status_code}")
+                changes.add(f"set realm text {locale}/{key}")
 
 
 def _support_group(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:

@@ -140,7 +140,8 @@ def legacy_user(app, master_admin):
         master_admin.change_current_realm(TEST_REALM)
         kii_id = f"kii-{uuid.uuid4().hex[:12]}"
         username = f"legacy-{uuid.uuid4().hex[:10]}"
-        attributes = {"kii_user_id": [kii_id], "migration_state": [state.value]}
+        attributes = {"kii_user_id": [kii_id], "migration_state": [state.value],
+                      "migration_state_changed_at": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())]}
         if phone:
             attributes["phone_number"] = [phone]
         user_id = create_user(master_admin, {"username": username, "enabled": not disabled, "email": email,

@@ -1,0 +1,185 @@
+"""Keycloak's own pages in a real browser (Debian's Chromium, Playwright): the login page app users
+see (Simplified Chinese by default, nothing loaded from outside the deployment, a Kii user who must
+reset told how) and the admin console support staff use (find a user by Kii userID, see the
+migration state, send a reset email; realm settings closed).
+
+Set IDENTITY_SCREENSHOTS=<dir> to keep screenshots (docs/images/ holds the committed ones).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from identity.legacy.models import MigrationState
+from tests.bridge.test_login_page_browser import browser  # noqa: F401 - the module's Chromium
+from tests.cognito.test_hosted_ui import REDIRECT, pkce
+from tests.conftest import TEST_REALM
+
+SHOTS = os.environ.get("IDENTITY_SCREENSHOTS")
+
+
+def screenshot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / name))
+
+
+def authorize_url(live_service) -> str:
+    _, challenge = pkce()
+    return f"{live_service['url']}/oauth2/authorize?" + urlencode({
+        "client_id": "mobile", "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid",
+        "state": "page", "code_challenge": challenge, "code_challenge_method": "S256"})
+
+
+@pytest.mark.parametrize("browser_locale", ["zh-CN", "fr-FR"])
+def test_the_login_page_is_chinese_and_loads_nothing_from_outside(browser, live_service, browser_locale):  # noqa: F811
+    context = browser.new_context(locale=browser_locale, viewport={"width": 1000, "height": 760})
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(authorize_url(live_service))
+    page.wait_for_load_state("networkidle")
+    text = page.inner_text("body")
+    # Simplified Chinese, also for a browser asking for a language the realm does not offer.
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert "登录您的健康账户" in text and "健康账户" in page.title()
+    assert page.locator("#kc-login").inner_text().strip() == "登录"
+    assert "忘记密码" in text
+    assert "English" in text and "日本語" in text  # the other languages on offer
+    origin = live_service["url"] + "/"
+    outside = sorted({url for url in requested if not url.startswith((origin, "data:", "blob:"))})
+    assert not outside, outside
+    assert len(requested) > 3  # the page and its own scripts, styles and fonts were seen
+    if browser_locale == "zh-CN":
+        screenshot(page, "login-zh-CN.png")
+    context.close()
+
+
+def test_english_and_japanese_on_request(browser, live_service):  # noqa: F811
+    for locale, title in (("en-US", "Sign in to your health account"), ("ja-JP", "ヘルスアカウントにログイン")):
+        context = browser.new_context(locale=locale)
+        page = context.new_page()
+        page.goto(authorize_url(live_service))
+        assert title in page.inner_text("body")
+        context.close()
+
+
+def test_a_kii_user_without_a_password_is_sent_to_the_reset(browser, live_service, legacy_user):  # noqa: F811
+    user = legacy_user(state=MigrationState.reset_required, email="page-reset@example.com")
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(authorize_url(live_service))
+    page.fill("#username", user["username"])
+    page.fill("#password", "whatever-they-remember")
+    page.click("#kc-login")
+    page.wait_for_load_state("networkidle")
+    text = page.inner_text("body")
+    assert "需要先设置新密码" in text and "忘记密码" in text, text[:500]
+    screenshot(page, "login-reset-required-zh-CN.png")
+    context.close()
+
+
+@pytest.fixture
+def support_agent(kc_user, master_admin):
+    agent = kc_user(password="Support-Agent-Pass-1", email="agent@example.com", emailVerified=True,
+                    firstName="Li", lastName="Support")
+    master_admin.change_current_realm(TEST_REALM)
+    group = next(g for g in master_admin.get_groups({"search": "support-staff"}) if g["name"] == "support-staff")
+    master_admin.group_user_add(agent["id"], group["id"])
+    return agent
+
+
+def console_login(browser, keycloak_url, agent, locale="en"):  # noqa: F811
+    context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{keycloak_url}/admin/{TEST_REALM}/console/#/{TEST_REALM}/users")
+    page.fill("#username", agent["username"])
+    page.fill("#password", agent["password"])
+    page.click("#kc-login")
+    page.wait_for_load_state("networkidle")
+    return context, page, requested
+
+
+def test_support_staff_find_a_kii_user_see_the_state_and_send_a_reset(browser, keycloak_url, support_agent,  # noqa: F811
+                                                                      legacy_user, smtp):
+    user = legacy_user(email="console-user@example.com")
+    context, page, requested = console_login(browser, keycloak_url, support_agent)
+    # Users > Attribute search > Kii userID = ...
+    page.click("[data-testid=user-search-toggle]")
+    page.get_by_text("Attribute search").click()
+    page.click("[data-testid=dropdown-panel-btn]")
+    page.click("input[placeholder='Select attribute']")
+    page.keyboard.type("Kii")
+    page.get_by_role("option", name="Kii userID").click()
+    page.fill("#value", user["kii_user_id"])
+    page.click("[data-testid=user-attribute-search-add-filter-button]")
+    page.click("[data-testid=search-user-attribute-btn]")
+    page.get_by_role("link", name=user["username"]).click()
+    page.wait_for_selector("#migration_state")
+    # The migration state, read-only, beside the Kii userID.
+    assert page.input_value("#kii_user_id") == user["kii_user_id"]
+    assert page.input_value("#migration_state") == "pending"
+    assert page.is_disabled("#migration_state") and page.is_disabled("#kii_user_id")
+    assert "Migration state" in page.inner_text("main")
+    page.locator("#migration_state_changed_at").scroll_into_view_if_needed()
+    screenshot(page, "console-user.png")
+
+    # Credentials > Credential Reset > Update Password > Send Email: the mail reaches the user.
+    page.get_by_role("tab", name="Credentials").click()
+    page.click("[data-testid=credential-reset-empty-action]")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Menu toggle").click()
+    page.get_by_role("option", name="Update Password").click()
+    dialog.locator("#modal-confirm").click()
+    deadline = time.monotonic() + 20
+    while smtp.last_to("console-user@example.com") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mail = smtp.last_to("console-user@example.com")
+    assert mail is not None, "no reset email"
+    body = mail.get_body(("plain",)).get_content()
+    assert f"/realms/{TEST_REALM}/login-actions/action-token?key=" in body
+    # Everything the console loaded came from the deployment (Keycloak's origin).
+    assert all(url.startswith((keycloak_url + "/", "data:", "blob:")) for url in requested)
+    context.close()
+
+
+def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support_agent, kc_user):  # noqa: F811
+    context, page, _ = console_login(browser, keycloak_url, support_agent)
+    navigation = page.inner_text("nav")
+    assert "Users" in navigation and "Realm settings" not in navigation and "Clients" not in navigation
+    page.goto(f"{keycloak_url}/admin/{TEST_REALM}/console/#/{TEST_REALM}/realm-settings")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1000)
+    assert page.locator("[data-testid=realm-settings-form], #kc-realm-name").count() == 0
+    context.close()
+    # The API says the same, whatever the page shows.
+    token = requests.post(f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token", timeout=10, data={
+        "grant_type": "password", "client_id": "admin-cli", "username": support_agent["username"],
+        "password": support_agent["password"]}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"{keycloak_url}/admin/realms/{TEST_REALM}"
+    assert requests.get(f"{base}/users?max=1", headers=headers, timeout=10).status_code == 200
+    for forbidden in ("/clients", "/authentication/flows", "/roles", "/identity-provider/instances"):
+        status = requests.get(base + forbidden, headers=headers, timeout=10).status_code
+        assert status == 403, (forbidden, status)
+    # The realm itself: Keycloak shows any admin its name, never its settings, and refuses changes.
+    summary = requests.get(base, headers=headers, timeout=10).json()
+    assert "smtpServer" not in summary and "passwordPolicy" not in summary
+    assert requests.put(base, json={"displayName": "x"}, headers=headers, timeout=10).status_code == 403
+    # What the role is for: unlock a locked-out user, disable one.
+    target = kc_user(password="Target-User-Pass-1")
+    unlock = requests.delete(f"{base}/attack-detection/brute-force/users/{target['id']}", headers=headers, timeout=10)
+    assert unlock.status_code == 204
+    current = requests.get(f"{base}/users/{target['id']}", headers=headers, timeout=10).json()
+    disable = requests.put(f"{base}/users/{target['id']}", json={**current, "enabled": False}, headers=headers,
+                           timeout=10)
+    assert disable.status_code == 204
+    assert requests.get(f"{base}/users/{target['id']}", headers=headers, timeout=10).json()["enabled"] is False
