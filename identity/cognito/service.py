@@ -157,7 +157,8 @@ class CognitoService(AccountOperations):
         if row is not None:
             if row["state"] != "migrated":
                 outcome = self._legacy_attempt(row, password, client_ip)
-                if outcome is Outcome.WRONG_PASSWORD and self._reset_at_keycloak(row, client_ip):
+                if outcome in (Outcome.WRONG_PASSWORD, Outcome.RESET_REQUIRED) and \
+                        self._reset_at_keycloak(row, client_ip):
                     outcome = Outcome.ALREADY_MIGRATED
                 if outcome is Outcome.WRONG_PASSWORD or outcome is Outcome.LOCKED:
                     self.throttle.failure(client_ip)
@@ -179,7 +180,7 @@ class CognitoService(AccountOperations):
     def _reset_at_keycloak(self, row, client_ip) -> bool:
         """A Kii user who reset their password at Keycloak's own pages since the import: Keycloak
         holds it (its provider marked the user migrated), so the legacy hash goes and Keycloak
-        judges the password. Asked only when the legacy password did not match."""
+        judges the password. Asked only when the legacy password did not match or there is none."""
         user = self._admin_call(lambda a: a.get_user(row["keycloak_user_id"]))
         if (user.get("attributes") or {}).get("migration_state") != ["migrated"]:
             return False

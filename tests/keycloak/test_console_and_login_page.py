@@ -183,3 +183,42 @@ def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support
                            timeout=10)
     assert disable.status_code == 204
     assert requests.get(f"{base}/users/{target['id']}", headers=headers, timeout=10).json()["enabled"] is False
+
+
+def test_a_kii_user_resets_at_the_login_page_and_is_migrated(browser, live_service, legacy_user, smtp,  # noqa: F811
+                                                             master_admin, cognito):
+    """Keycloak's own "forgot password": the emailed link, a new password, and the user's migration
+    state moves with it (the provider's event listener); the JSON API takes the new password and the
+    legacy hash goes."""
+    import re
+
+    from tests.cognito.fixtures import store_row
+
+    user = legacy_user(state=MigrationState.reset_required, email="page-forgot@example.com")
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.route(f"{REDIRECT}*", lambda route: route.fulfill(status=200, body="back in the app"))
+    page.goto(authorize_url(live_service))
+    page.get_by_role("link", name=re.compile("忘记密码")).click()
+    page.fill("#username", "page-forgot@example.com")
+    page.locator("form").locator("[type=submit]").click()
+    deadline = time.monotonic() + 20
+    while smtp.last_to("page-forgot@example.com") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    mail = smtp.last_to("page-forgot@example.com")
+    assert mail is not None, "no reset email"
+    link = re.search(r"(http\S+/login-actions/action-token\S+)", mail.get_body(("plain",)).get_content()).group(1)
+    page.goto(link)
+    page.fill("#password-new", "Chosen-At-The-Page-1")
+    page.fill("#password-confirm", "Chosen-At-The-Page-1")
+    page.locator("form").locator("[type=submit]").first.click()
+    page.wait_for_load_state("networkidle")
+    context.close()
+
+    master_admin.change_current_realm(TEST_REALM)
+    assert master_admin.get_user(user["id"])["attributes"]["migration_state"] == ["migrated"]
+    result = cognito.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId="mobile", AuthParameters={
+        "USERNAME": "page-forgot@example.com", "PASSWORD": "Chosen-At-The-Page-1"})
+    assert result["AuthenticationResult"]["AccessToken"]
+    row = store_row(live_service["app"], user["kii_user_id"])
+    assert row.state == MigrationState.migrated and row.password_hash is None

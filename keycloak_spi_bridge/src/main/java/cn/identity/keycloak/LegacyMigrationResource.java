@@ -7,6 +7,7 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 
@@ -51,18 +52,9 @@ public class LegacyMigrationResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response setPassword(@PathParam("id") String id, Map<String, Object> body) {
         RealmModel realm = session.getContext().getRealm();
-        Response refused = authorise(realm);
-        if (refused != null) {
-            return refused;
-        }
         Object password = body == null ? null : body.get("password");
-        if (!(password instanceof String) || ((String) password).isEmpty() || ((String) password).length() > 4096) {
-            return Response.status(400).entity(Map.of("error", "invalid_request")).build();
-        }
-        UserModel user = session.users().getUserById(realm, id);
-        if (user == null) {
-            return Response.status(404).entity(Map.of("error", "user_not_found")).build();
-        }
+        UserModel user = target(realm, id, password instanceof String && !((String) password).isEmpty()
+                && ((String) password).length() <= 4096);
         if (user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE)) {
             MigrationState.markMigrated(user);
             return Response.status(409).entity(Map.of("error", "password_exists")).build();
@@ -90,20 +82,10 @@ public class LegacyMigrationResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response setState(@PathParam("id") String id, Map<String, Object> body) {
         RealmModel realm = session.getContext().getRealm();
-        Response refused = authorise(realm);
-        if (refused != null) {
-            return refused;
-        }
         Object kii = body == null ? null : body.get("kii_user_id");
         Object state = body == null ? null : body.get("state");
-        if (!(kii instanceof String) || ((String) kii).isEmpty() || ((String) kii).length() > 64
-                || !("pending".equals(state) || "reset_required".equals(state))) {
-            return Response.status(400).entity(Map.of("error", "invalid_request")).build();
-        }
-        UserModel user = session.users().getUserById(realm, id);
-        if (user == null) {
-            return Response.status(404).entity(Map.of("error", "user_not_found")).build();
-        }
+        UserModel user = target(realm, id, kii instanceof String && !((String) kii).isEmpty()
+                && ((String) kii).length() <= 64 && ("pending".equals(state) || "reset_required".equals(state)));
         String current = user.getFirstAttribute(MigrationState.KII_USER_ID);
         if (current != null && !current.equals(kii)) {
             return Response.status(409).entity(Map.of("error", "kii_user_id_differs")).build();
@@ -111,6 +93,22 @@ public class LegacyMigrationResource {
         user.setSingleAttribute(MigrationState.KII_USER_ID, (String) kii);
         MigrationState.set(user, (String) state);
         return Response.noContent().build();
+    }
+
+    /** The user an authorised caller's well-formed request is about; any other case answers at once. */
+    private UserModel target(RealmModel realm, String id, boolean wellFormed) {
+        Response refused = authorise(realm);
+        if (refused != null) {
+            throw new WebApplicationException(refused);
+        }
+        if (!wellFormed) {
+            throw new WebApplicationException(Response.status(400).entity(Map.of("error", "invalid_request")).build());
+        }
+        UserModel user = session.users().getUserById(realm, id);
+        if (user == null) {
+            throw new WebApplicationException(Response.status(404).entity(Map.of("error", "user_not_found")).build());
+        }
+        return user;
     }
 
     private Response authorise(RealmModel realm) {
