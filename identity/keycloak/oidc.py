@@ -4,6 +4,11 @@ Every call carries ``X-Forwarded-*`` headers built from the public base URL,
 so Keycloak (started with ``--proxy-headers xforwarded``) names the public
 issuer in the tokens it issues and accepts them back, whichever internal
 address the service reaches it at. One pooled HTTP session per process.
+
+The token endpoint (every sign-in and refresh) is called through urllib3
+directly: measured here, a third of the CPU of the same call through
+requests and 1-2 ms less latency (docs/benchmarks.md); the rarer calls keep
+requests' conveniences.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import json
+from urllib.parse import urlencode
+
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 
@@ -47,6 +56,22 @@ class OIDC:
         self.headers = forwarded_headers(public_base_url)
         self.timeout = timeout
         self._local = threading.local()
+        self._pool: tuple[int, urllib3.PoolManager] | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> urllib3.PoolManager:
+        """urllib3's pool for the token endpoint: thread-safe, one per process (gunicorn forks)."""
+        pid = os.getpid()
+        pool = self._pool
+        if pool is None or pool[0] != pid:
+            with self._pool_lock:
+                if self._pool is None or self._pool[0] != pid:
+                    # No retry once a request may have reached Keycloak, as requests' default.
+                    self._pool = (pid, urllib3.PoolManager(num_pools=4, maxsize=32, retries=urllib3.Retry(0, read=False),
+                                                           timeout=urllib3.Timeout(total=self.timeout)))
+                pool = self._pool
+        return pool[1]
 
     @property
     def session(self) -> requests.Session:
@@ -75,10 +100,20 @@ class OIDC:
         data = {**data, "client_id": client_id}
         if client_secret:
             data["client_secret"] = client_secret
-        response = self._call("POST", f"{self.base}/token", data=data)
-        if response.status_code != 200:
-            raise _oauth_error(response)
-        return response.json()
+        try:
+            response = self.pool.request("POST", f"{self.base}/token", body=urlencode(data),
+                                         headers={**self.headers, "Content-Type": "application/x-www-form-urlencoded"})
+        except urllib3.exceptions.HTTPError as exc:
+            raise KeycloakUnavailable(type(exc).__name__) from None
+        if response.status >= 500:
+            raise KeycloakUnavailable(f"HTTP {response.status}")
+        try:
+            body = json.loads(response.data)
+        except ValueError:
+            body = {}
+        if response.status != 200 or not isinstance(body, dict):
+            raise _error(response.status, body)
+        return body
 
     def password_grant(self, client_id: str, client_secret: str | None, username: str, password: str,
                        scope: str = "openid") -> dict:
@@ -121,5 +156,9 @@ def _oauth_error(response: requests.Response) -> OAuthError:
         body = response.json()
     except ValueError:
         body = {}
-    return OAuthError(response.status_code, str(body.get("error", "invalid_request")),
-                      str(body.get("error_description", "")))
+    return _error(response.status_code, body)
+
+
+def _error(status: int, body) -> OAuthError:
+    body = body if isinstance(body, dict) else {}
+    return OAuthError(status, str(body.get("error", "invalid_request")), str(body.get("error_description", "")))

@@ -7,6 +7,7 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -50,6 +51,7 @@ public class LegacyMigrationResource {
     @POST
     @Path("users/{id}/password")
     @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
     public Response setPassword(@PathParam("id") String id, Map<String, Object> body) {
         RealmModel realm = session.getContext().getRealm();
         Object password = body == null ? null : body.get("password");
@@ -57,7 +59,7 @@ public class LegacyMigrationResource {
                 && ((String) password).length() <= 4096);
         if (user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE)) {
             MigrationState.markMigrated(user);
-            return Response.status(409).entity(Map.of("error", "password_exists")).build();
+            return error(409, "password_exists");
         }
         try {
             user.credentialManager().updateCredential(UserCredentialModel.password((String) password, false));
@@ -80,6 +82,7 @@ public class LegacyMigrationResource {
     @PUT
     @Path("users/{id}/state")
     @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
     public Response setState(@PathParam("id") String id, Map<String, Object> body) {
         RealmModel realm = session.getContext().getRealm();
         Object kii = body == null ? null : body.get("kii_user_id");
@@ -88,7 +91,7 @@ public class LegacyMigrationResource {
                 && ((String) kii).length() <= 64 && ("pending".equals(state) || "reset_required".equals(state)));
         String current = user.getFirstAttribute(MigrationState.KII_USER_ID);
         if (current != null && !current.equals(kii)) {
-            return Response.status(409).entity(Map.of("error", "kii_user_id_differs")).build();
+            return error(409, "kii_user_id_differs");
         }
         user.setSingleAttribute(MigrationState.KII_USER_ID, (String) kii);
         MigrationState.set(user, (String) state);
@@ -102,26 +105,31 @@ public class LegacyMigrationResource {
             throw new WebApplicationException(refused);
         }
         if (!wellFormed) {
-            throw new WebApplicationException(Response.status(400).entity(Map.of("error", "invalid_request")).build());
+            throw new WebApplicationException(error(400, "invalid_request"));
         }
         UserModel user = session.users().getUserById(realm, id);
         if (user == null) {
-            throw new WebApplicationException(Response.status(404).entity(Map.of("error", "user_not_found")).build());
+            throw new WebApplicationException(error(404, "user_not_found"));
         }
         return user;
+    }
+
+    /** Keycloak's security headers want a media type on every answer, errors included. */
+    private static Response error(int status, String code) {
+        return Response.status(status).type(MediaType.APPLICATION_JSON).entity(Map.of("error", code)).build();
     }
 
     private Response authorise(RealmModel realm) {
         AuthenticationManager.AuthResult auth = new AppAuthManager.BearerTokenAuthenticator(session).authenticate();
         if (auth == null) {
-            return Response.status(401).entity(Map.of("error", "unauthorized")).build();
+            return error(401, "unauthorized");
         }
         ClientModel management = realm.getClientByClientId("realm-management");
         RoleModel manageUsers = management == null ? null : management.getRole("manage-users");
         if (manageUsers == null || !auth.getUser().hasRole(manageUsers)) {
             LOG.warnf("legacy-migration: refused a caller without manage-users (client %s)",
                     auth.getClient() == null ? "?" : auth.getClient().getClientId());
-            return Response.status(403).entity(Map.of("error", "forbidden")).build();
+            return error(403, "forbidden");
         }
         return null;
     }
