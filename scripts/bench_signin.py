@@ -86,6 +86,27 @@ def load(threads: int, jobs_per_thread: list[list], call) -> dict:
             "p99": percentile(latencies, 0.99) * 1000, "errors": errors, "n": len(latencies)}
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (gunicorn's workers, Keycloak's JVM under its launcher)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(c) for c in children]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(parts: dict) -> str:
+    return ", ".join(f"{name} {statistics.mean(values):.2f}" for name, values in parts.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=40)
@@ -192,9 +213,19 @@ def main() -> None:
                 "AuthParameters": {"REFRESH_TOKEN": service_tokens[user]}})).status_code == 200
 
         refresh = {"keycloak": [], "service": []}
+        keycloak_pids = process_tree(int((ROOT / "var" / "keycloak.pid").read_text()))
+        service_pids = process_tree(process.pid)
+        split = {"keycloak": {}, "service": {}}
         for _ in range(2):
-            refresh["keycloak"].append(load(args.threads, jobs, direct_refresh))
-            refresh["service"].append(load(args.threads, jobs, service_refresh))
+            for target, call in (("keycloak", direct_refresh), ("service", service_refresh)):
+                before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
+                          "load generator": time.process_time()}
+                refresh[target].append(load(args.threads, jobs, call))
+                after = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
+                         "load generator": time.process_time()}
+                for part in before:
+                    split[target].setdefault(part, []).append((after[part] - before[part]) / per_thread /
+                                                              args.threads * 1000)
 
         # First sign-in (legacy check + Keycloak given the password + tokens) against a normal one.
         first, normal = [], []
@@ -245,6 +276,8 @@ round, two alternating rounds per target; Keycloak (dev mode, H2) and the servic
 - **Sign-in**: service / Keycloak throughput **{sr:.2f}** (target 0.95), p50 overhead **{so:.1f} ms**
   (target under 5 ms).
 - **Refresh**: service / Keycloak throughput **{rr:.2f}** (target 0.85), p50 overhead {ro:.1f} ms.
+  CPU per refresh (ms, mean of the rounds), straight to Keycloak: {cpu_split(split["keycloak"])};
+  through the service: {cpu_split(split["service"])}.
 - **First sign-in** (argon2id-layered legacy hash checked, password set in Keycloak, tokens),
   sequential: median **{first_ms:.0f} ms** against **{normal_ms:.0f} ms** for the same users' next
   sign-in: **{first_ms / normal_ms:.2f}x** (target under 2.5x).
