@@ -190,6 +190,17 @@ def test_second_delivery(import_app, import_realm, export, tmp_path, master_admi
         state=MigrationState.migrated, password_hash=None, hash_fingerprint=None))
     db.session.commit()
     old_hash = db.session.get(LegacyUser, rehashed).password_hash
+    # A user whose hash was missing from the first delivery: reset_required until the second brings it.
+    has_password = set()
+    for text in (export["dir"] / "profiles.jsonl").read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("_hasPassword", True) is True:
+            has_password.add(record.get("userID"))
+    hashless = next(u.kii_user_id for u in db.session.scalars(
+        sa.select(LegacyUser).where(LegacyUser.state == MigrationState.reset_required)) if u.kii_user_id in has_password)
 
     second = tmp_path / "second"
     second.mkdir()
@@ -214,7 +225,9 @@ def test_second_delivery(import_app, import_realm, export, tmp_path, master_admi
             user_id = line.split(",")[0]
             if user_id in (rehashed, signed_in):
                 line = f"{user_id},{'ab' * 32},\n"  # a password changed on Kii between the deliveries
-            dst.write(line)
+            if user_id != hashless:
+                dst.write(line)
+        dst.write(f"{hashless},{'cd' * 32},\n")
     (second / "deleted.txt").write_text(deleted_id + "\n" + "no-such-user\n")
 
     run_import(import_app, "--profiles", str(second / "profiles.jsonl"), "--hashes", str(second / "hashes.csv"),
@@ -222,13 +235,19 @@ def test_second_delivery(import_app, import_realm, export, tmp_path, master_admi
     report = read_report(tmp_path / "second.json")
     db.session.rollback()
 
-    assert report["profiles"]["updated"] == 2  # the renamed user and the re-hashed one
+    assert report["profiles"]["updated"] == 3  # the renamed user, the re-hashed one, the one now with a hash
     assert report["hashes"]["kept"] == 1       # the migrated user keeps the password they signed in with
     assert db.session.get(LegacyUser, signed_in).state == MigrationState.migrated
     assert db.session.get(LegacyUser, signed_in).password_hash is None
     assert db.session.get(LegacyUser, rehashed).password_hash == "ab" * 32 != old_hash
     master_admin.change_current_realm(import_realm.realm)
     assert master_admin.get_user(keycloak_id(import_realm.realm, changed))["attributes"]["name"] == ["新名字"]
+    # The console follows the store: the user with a hash now is pending there too.
+    assert db.session.get(LegacyUser, hashless).state == MigrationState.pending
+    assert master_admin.get_user(keycloak_id(import_realm.realm, hashless))["attributes"]["migration_state"] == \
+        ["pending"]
+    assert master_admin.get_user(keycloak_id(import_realm.realm, rehashed))["attributes"]["migration_state"] == \
+        ["pending"]
 
     gone = db.session.get(LegacyUser, deleted_id)
     assert gone.disabled and gone.password_hash is None
