@@ -31,27 +31,18 @@ def sign_in_with_browser(browser, live_service, username: str, password: str) ->
     verifier, challenge = pkce()
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    landed = []
-
-    def capture(route):
-        landed.append(route.request.url)
-        route.fulfill(status=200, body="signed in")
-
-    page.route(f"{REDIRECT}*", capture)
+    page.route(f"{REDIRECT}*", lambda route: route.fulfill(status=200, body="signed in"))  # the app
     page.goto(f"{live_service['url']}/oauth2/authorize?" + urlencode({
         "client_id": "mobile", "response_type": "code", "redirect_uri": REDIRECT, "scope": "openid email",
         "state": "browser", "code_challenge": challenge, "code_challenge_method": "S256"}))
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("#kc-login")
-    page.wait_for_load_state()
-    for _ in range(50):
-        if landed:
-            break
-        page.wait_for_timeout(100)
+    # Wait for the browser's request to the app's redirect URI itself (up to 30 s: a loaded CI
+    # machine), not for a page event that may come before or after it.
+    with page.expect_request(lambda request: request.url.startswith(REDIRECT), timeout=30_000) as back:
+        page.click("#kc-login")
     context.close()
-    assert landed, "the login page did not redirect back"
-    code = parse_qs(urlsplit(landed[0]).query)["code"][0]
+    code = parse_qs(urlsplit(back.value.url).query)["code"][0]
     response = requests.post(f"{live_service['url']}/oauth2/token", timeout=10, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "mobile",
         "code_verifier": verifier})
