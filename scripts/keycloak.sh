@@ -139,7 +139,8 @@ start() {
   fi
   log "starting Keycloak $VERSION ($mode, JDK $java_home) on 127.0.0.1:$HTTP_PORT; log in $LOG_FILE"
   # setsid: the server survives the shell that started it (make run returns).
-  setsid "$HOME_DIR/bin/kc.sh" "$mode" "${args[@]}" >"$LOG_FILE" 2>&1 < /dev/null &
+  # Appended, not truncated: a restart keeps what came before (the suite's secrets scan reads it all).
+  setsid "$HOME_DIR/bin/kc.sh" "$mode" "${args[@]}" >>"$LOG_FILE" 2>&1 < /dev/null &
   echo $! > "$PID_FILE"
 }
 
