@@ -40,7 +40,9 @@ def lines_of(suite_logs):
     keycloak_log = suite_logs["keycloak_log"]
     if keycloak_log.exists():
         with open(keycloak_log, encoding="utf-8", errors="replace") as handle:
-            handle.seek(suite_logs["keycloak_from"])
+            # From where it stood when the suite began (from the start if it was truncated since).
+            start = suite_logs["keycloak_from"]
+            handle.seek(start if keycloak_log.stat().st_size >= start else 0)
             for number, line in enumerate(handle, 1):
                 yield f"keycloak.log:+{number}", line
 
