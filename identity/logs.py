@@ -59,17 +59,22 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def json_handler(handler: logging.Handler) -> logging.Handler:
+    """`handler`, writing the service's JSON lines with every secret masked."""
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                       rename_fields={"levelname": "level", "name": "logger"}))
+    handler.addFilter(RedactingFilter())
+    return handler
+
+
 def configure(level: str = "INFO", stream=None) -> logging.Handler:
     """Install one JSON handler on the root logger (idempotent)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_identity", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = json_handler(logging.StreamHandler(stream or sys.stderr))
     handler._identity = True
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                       rename_fields={"levelname": "level", "name": "logger"}))
-    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
     # urllib3 logs full URLs at DEBUG, which may carry codes in query strings.

@@ -54,12 +54,10 @@ def suite_logs(tmp_path_factory):
     """The service's log lines of the whole suite, formatted and redacted as in production, in a file
     under the suite's temporary directory (tests/test_zz_secrets.py reads it, and every *.log and
     report there). Keycloak's log is read from where it stood when the suite began."""
-    from identity.logs import RedactingFilter, JsonFormatter
+    from identity.logs import json_handler
 
     directory = tmp_path_factory.mktemp("suite-logs")
-    handler = logging.FileHandler(directory / "service.log", encoding="utf-8")
-    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler = json_handler(logging.FileHandler(directory / "service.log", encoding="utf-8"))
     handler.setLevel(logging.INFO)
     logging.getLogger().addHandler(handler)
     keycloak_log = ROOT / "var" / "keycloak.log"

@@ -84,3 +84,28 @@ class LimitExceededError(CognitoError):
 class AliasExistsError(CognitoError):
     type = "AliasExistsException"
     message = "An account with the given email already exists."
+
+
+class CodeMismatchError(CognitoError):
+    type = "CodeMismatchException"
+    message = "Invalid verification code provided, please try again."
+
+
+class ExpiredCodeError(CognitoError):
+    type = "ExpiredCodeException"
+    message = "Invalid code provided, please request a code again."
+
+
+class CodeDeliveryFailureError(CognitoError):
+    type = "CodeDeliveryFailureException"
+    message = "Unable to deliver the verification code. Please try again."
+
+
+class InvalidPasswordError(CognitoError):
+    type = "InvalidPasswordException"
+    message = "Password does not conform to policy."
+
+
+class UsernameExistsError(CognitoError):
+    type = "UsernameExistsException"
+    message = "User already exists"

@@ -21,29 +21,9 @@ from identity.metrics import CODES_SENT
 log = logging.getLogger(__name__)
 
 
-class CodeMismatchError(errors.CognitoError):
-    type = "CodeMismatchException"
-    message = "Invalid verification code provided, please try again."
-
-
-class ExpiredCodeError(errors.CognitoError):
-    type = "ExpiredCodeException"
-    message = "Invalid code provided, please request a code again."
-
-
-class CodeDeliveryFailureError(errors.CognitoError):
-    type = "CodeDeliveryFailureException"
-    message = "Unable to deliver the verification code. Please try again."
-
-
-class InvalidPasswordError(errors.CognitoError):
-    type = "InvalidPasswordException"
-    message = "Password does not conform to policy."
-
-
 CODE_ERRORS = {
-    code_errors.CodeMismatch: CodeMismatchError,
-    code_errors.CodeExpired: ExpiredCodeError,
+    code_errors.CodeMismatch: errors.CodeMismatchError,
+    code_errors.CodeExpired: errors.ExpiredCodeError,
     code_errors.TooManyAttempts: errors.LimitExceededError,
     code_errors.RateLimited: errors.LimitExceededError,
 }
@@ -52,6 +32,11 @@ POLICY_MESSAGES = {
     "invalidPasswordMaxLengthMessage": "Password did not conform with policy: Password is too long",
     "invalidPasswordNotUsernameMessage": "Password did not conform with policy: Password must not be the username",
 }
+
+
+def policy_refusal(exc: PasswordRefused) -> errors.InvalidPasswordError:
+    """Keycloak's refusal of a password as Cognito words it."""
+    return errors.InvalidPasswordError(POLICY_MESSAGES.get(exc.error, errors.InvalidPasswordError.message))
 
 
 def mask_email(email: str) -> str:
@@ -99,7 +84,7 @@ class LifecycleOperations:
         except DeliveryFailed as exc:
             self.codes.forget("reset", user["id"])
             log.error("reset code not delivered", extra={"error": str(exc)})
-            raise CodeDeliveryFailureError() from None
+            raise errors.CodeDeliveryFailureError() from None
         CODES_SENT.labels("reset").inc()
         log.info("reset code sent", extra={"keycloak_user_id": user["id"]})
         return self._delivery(user["email"])
@@ -118,7 +103,7 @@ class LifecycleOperations:
         self.client(request["ClientId"])
         user, row = self._account(request["Username"])
         if user is None:
-            raise CodeMismatchError()
+            raise errors.CodeMismatchError()
         try:
             self.codes.consume("reset", user["id"], request["ConfirmationCode"])
         except code_errors.CodeError as exc:
@@ -127,7 +112,7 @@ class LifecycleOperations:
             set_password(self.admin_factory(), self.realm, user["id"], request["Password"])
         except PasswordRefused as exc:
             self.codes.release("reset", user["id"])  # the code stays good for a better password
-            raise InvalidPasswordError(POLICY_MESSAGES.get(exc.error, InvalidPasswordError.message)) from None
+            raise policy_refusal(exc) from None
         if row is not None and row["state"] != MigrationState.migrated.value:
             self.migration.mark_migrated(row["kii_user_id"], via="api", client=client_ip)
         # A user locked out by failed attempts starts afresh with the new password.
@@ -135,11 +120,6 @@ class LifecycleOperations:
             f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user['id']}"))
         log.info("password reset", extra={"keycloak_user_id": user["id"], "at": utcnow().isoformat()})
         return {}
-
-
-class UsernameExistsError(errors.CognitoError):
-    type = "UsernameExistsException"
-    message = "User already exists"
 
 
 ATTRIBUTE_NAMES = {"phone_number", "name", "locale"}
@@ -180,7 +160,7 @@ class AccountOperations(LifecycleOperations):
         except DeliveryFailed as exc:
             self.codes.forget(purpose, user["id"])
             log.error("code not delivered", extra={"error": str(exc), "purpose": purpose})
-            raise CodeDeliveryFailureError() from None
+            raise errors.CodeDeliveryFailureError() from None
         CODES_SENT.labels(purpose).inc()
         return self._delivery(email)
 
@@ -199,20 +179,20 @@ class AccountOperations(LifecycleOperations):
         admin = self.admin_factory()
         if taken or self._admin_call(lambda a: a.get_users({"username": username.lower(), "exact": True})) or \
                 self._admin_call(lambda a: a.get_users({"email": email, "exact": True})):
-            raise UsernameExistsError()
+            raise errors.UsernameExistsError()
         try:
             user_id = admin.create_user({"username": username.lower(), "email": email, "emailVerified": False,
                                          "enabled": True, "requiredActions": ["VERIFY_EMAIL"],
                                          "attributes": attributes})
         except Exception as exc:  # python-keycloak: 409 for a race with another sign-up, others are faults
             if getattr(exc, "response_code", None) == 409:
-                raise UsernameExistsError() from None
+                raise errors.UsernameExistsError() from None
             raise errors.InternalError() from None
         try:
             set_password(admin, self.realm, user_id, request["Password"])
         except PasswordRefused as exc:
             admin.delete_user(user_id)
-            raise InvalidPasswordError(POLICY_MESSAGES.get(exc.error, InvalidPasswordError.message)) from None
+            raise policy_refusal(exc) from None
         user = self._admin_call(lambda a: a.get_user(user_id))
         delivery = self._send_code(user, "signup", "signup", email, self.signup_hours * 60)
         return {"UserConfirmed": False, "UserSub": user_id, **delivery}
@@ -220,7 +200,7 @@ class AccountOperations(LifecycleOperations):
     def _unconfirmed(self, username: str) -> dict:
         user, _ = self._account(username)
         if user is None:
-            raise CodeMismatchError()
+            raise errors.CodeMismatchError()
         return user
 
     def confirm_sign_up(self, request: dict, client_ip=None) -> dict:
@@ -258,7 +238,7 @@ class AccountOperations(LifecycleOperations):
         try:
             set_password(self.admin_factory(), self.realm, user["id"], request["ProposedPassword"])
         except PasswordRefused as exc:
-            raise InvalidPasswordError(POLICY_MESSAGES.get(exc.error, InvalidPasswordError.message)) from None
+            raise policy_refusal(exc) from None
         return {}
 
     def update_user_attributes(self, request: dict, client_ip=None) -> dict:
