@@ -25,16 +25,37 @@ class Admission:
     def __init__(self, slots: int, wait_s: float):
         self.slots = threading.BoundedSemaphore(max(1, slots))
         self.wait_s = wait_s
+        self._holding = threading.local()  # does this thread hold a slot now?
 
-    @contextmanager
-    def admit(self, kind: str):
+    def _acquire(self, kind: str) -> None:
         if not self.slots.acquire(timeout=self.wait_s):
             ADMISSION_REFUSALS.labels(kind).inc()
             raise Overloaded(kind)
+        self._holding.slot = True
+
+    @contextmanager
+    def admit(self, kind: str):
+        self._acquire(kind)
         try:
             yield
         finally:
-            self.slots.release()
+            if getattr(self._holding, "slot", False):
+                self._holding.slot = False
+                self.slots.release()
+
+    @contextmanager
+    def idle(self, resume: bool = True):
+        """The caller's slot goes back while it only waits (for another sign-in of the same user, or
+        a refusal's minimum time): a slot stands for work, and a queue of waits must not refuse
+        other users. `resume`: take a slot again afterwards, for more work."""
+        if not getattr(self._holding, "slot", False):
+            yield
+            return
+        self._holding.slot = False
+        self.slots.release()
+        yield  # an exception here propagates without taking a slot again
+        if resume:
+            self._acquire("resume")
 
 
 def init_app(app) -> None:

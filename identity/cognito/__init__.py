@@ -78,7 +78,8 @@ def build_service(app):
                     password=cfg["SMTP_PASSWORD"], timeout=float(cfg["SMTP_TIMEOUT"]))
     return CognitoService(oidc, admin, realm, clients, migration, throttle,
                           failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, codes=codes, mailer=mailer,
-                          reset_minutes=int(cfg["RESET_CODE_MINUTES"]), signup_hours=int(cfg["SIGNUP_CODE_HOURS"]))
+                          reset_minutes=int(cfg["RESET_CODE_MINUTES"]), signup_hours=int(cfg["SIGNUP_CODE_HOURS"]),
+                          idle=app.extensions["admission"].idle)
 
 
 cognito = Cognito()

@@ -7,6 +7,7 @@ client's address, and returns the response body or raises a CognitoError.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -55,7 +56,7 @@ def secret_hash(client_secret: str, username: str, client_id: str) -> str:
 class CognitoService(AccountOperations):
     def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: dict[str, str | None],
                  migration: LegacyMigration, throttle: ClientThrottle, failure_floor_s: float = 0.25,
-                 codes=None, mailer=None, reset_minutes: int = 60, signup_hours: int = 24):
+                 codes=None, mailer=None, reset_minutes: int = 60, signup_hours: int = 24, idle=None):
         self.oidc = oidc
         self.admin_factory = admin_factory   # -> python-keycloak admin (token reused per process)
         self.realm = realm
@@ -66,6 +67,8 @@ class CognitoService(AccountOperations):
         self.codes, self.mailer, self.reset_minutes = codes, mailer, reset_minutes
         self.signup_hours = signup_hours
         self.lock_timeout_s = max(5.0, oidc.timeout * 2)
+        # (resume: bool) -> context in which this request only waits: its admission slot goes back.
+        self.idle = idle or (lambda resume=True: contextlib.nullcontext())
         self._jwks: tuple[float, KeySet] | None = None
         self._jwks_lock = threading.Lock()
 
@@ -129,7 +132,8 @@ class CognitoService(AccountOperations):
             if isinstance(exc, errors.NotAuthorizedError):
                 # Every refusal takes at least the floor: unknown user, wrong password, Kii or
                 # migrated user, locked or not, all answer after the same time.
-                time.sleep(max(0.0, self.failure_floor_s - (time.monotonic() - started)))
+                with self.idle(resume=False):
+                    time.sleep(max(0.0, self.failure_floor_s - (time.monotonic() - started)))
             raise
         SIGN_INS.labels("success", result.pop("_path")).inc()
         return result
@@ -146,7 +150,9 @@ class CognitoService(AccountOperations):
         if row is not None:
             keycloak_username = row["username"] or row["email"] or username
         try:
-            with sign_in_lock(self.migration.engine, keycloak_username, self.lock_timeout_s):
+            with contextlib.ExitStack() as held:
+                with self.idle():  # queueing behind the user's other sign-ins is not work
+                    held.enter_context(sign_in_lock(self.migration.engine, keycloak_username, self.lock_timeout_s))
                 return self._sign_in_locked(client_id, secret, keycloak_username, password, client_ip, row)
         except LockTimeout:
             raise errors.TooManyRequestsError() from None
