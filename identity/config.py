@@ -120,8 +120,10 @@ def load(app, test_config=None) -> None:
     # A sign-in waiting for its user's lock holds a connection (MariaDB's GET_LOCK) while the
     # sign-in holding the lock needs another: with fewer connections than gunicorn's threads
     # (2 x MAX_IN_FLIGHT), waiters could starve the holder until their lock timeout.
-    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_recycle": 3600, "pool_size": 10,
-                                                 "max_overflow": 2 * int(cfg["MAX_IN_FLIGHT"]) + 10})
+    # (SQLite, one machine, takes no such sizes: its locks are files.)
+    pool = {} if cfg["DATABASE_URL"].startswith("sqlite") else {
+        "pool_size": 10, "max_overflow": 2 * int(cfg["MAX_IN_FLIGHT"]) + 10}
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, "pool_recycle": 3600, **pool})
     cfg["KEYCLOAK_URL"] = str(cfg["KEYCLOAK_URL"]).rstrip("/")
     cfg["PUBLIC_BASE_URL"] = str(cfg["PUBLIC_BASE_URL"]).rstrip("/")
     cfg["KEYCLOAK_PUBLIC_URL"] = str(cfg["KEYCLOAK_PUBLIC_URL"] or cfg["PUBLIC_BASE_URL"]).rstrip("/")
