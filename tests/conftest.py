@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from tests.used_secrets import remember
 
 ROOT = Path(__file__).resolve().parent.parent
-# The live service, SMTP server and legacy-user fixtures, shared by tests/cognito and tests/bridge.
-pytest_plugins = ["tests.cognito.fixtures"]
+# The live service, SMTP server and legacy-user fixtures, and the browser, shared by the test packages.
+pytest_plugins = ["tests.cognito.fixtures", "tests.browser"]
 TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
 SECRET_SETTING = re.compile(r"SECRET|PASSWORD|HASH_KEY")
 

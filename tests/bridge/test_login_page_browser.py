@@ -5,27 +5,12 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
 from identity.legacy.models import MigrationState
 from tests.cognito.fixtures import store_row
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
 from tests.cognito.test_sign_in import verify_like_cognito
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
 
 def sign_in_with_browser(browser, live_service, username: str, password: str) -> dict:
     verifier, challenge = pkce()

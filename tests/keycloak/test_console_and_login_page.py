@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from identity.legacy.models import MigrationState
-from tests.bridge.test_login_page_browser import browser  # noqa: F401 - the module's Chromium
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
 from tests.conftest import TEST_REALM
 
@@ -38,7 +37,7 @@ def authorize_url(live_service) -> str:
 
 
 @pytest.mark.parametrize("browser_locale", ["zh-CN", "fr-FR"])
-def test_the_login_page_is_chinese_and_loads_nothing_from_outside(browser, live_service, browser_locale):  # noqa: F811
+def test_the_login_page_is_chinese_and_loads_nothing_from_outside(browser, live_service, browser_locale):
     context = browser.new_context(locale=browser_locale, viewport={"width": 1000, "height": 760})
     page = context.new_page()
     requested = []
@@ -61,7 +60,7 @@ def test_the_login_page_is_chinese_and_loads_nothing_from_outside(browser, live_
     context.close()
 
 
-def test_english_and_japanese_on_request(browser, live_service):  # noqa: F811
+def test_english_and_japanese_on_request(browser, live_service):
     for locale, title in (("en-US", "Sign in to your health account"), ("ja-JP", "ヘルスアカウントにログイン")):
         context = browser.new_context(locale=locale)
         page = context.new_page()
@@ -70,7 +69,7 @@ def test_english_and_japanese_on_request(browser, live_service):  # noqa: F811
         context.close()
 
 
-def test_a_kii_user_without_a_password_is_sent_to_the_reset(browser, live_service, legacy_user):  # noqa: F811
+def test_a_kii_user_without_a_password_is_sent_to_the_reset(browser, live_service, legacy_user):
     user = legacy_user(state=MigrationState.reset_required, email="page-reset@example.com")
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
@@ -95,7 +94,7 @@ def support_agent(kc_user, master_admin):
     return agent
 
 
-def console_login(browser, keycloak_url, agent, locale="en"):  # noqa: F811
+def console_login(browser, keycloak_url, agent, locale="en"):
     context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
     page = context.new_page()
     requested = []
@@ -108,7 +107,7 @@ def console_login(browser, keycloak_url, agent, locale="en"):  # noqa: F811
     return context, page, requested
 
 
-def test_support_staff_find_a_kii_user_see_the_state_and_send_a_reset(browser, keycloak_url, support_agent,  # noqa: F811
+def test_support_staff_find_a_kii_user_see_the_state_and_send_a_reset(browser, keycloak_url, support_agent,
                                                                       legacy_user, smtp):
     user = legacy_user(email="console-user@example.com")
     context, page, requested = console_login(browser, keycloak_url, support_agent)
@@ -151,7 +150,7 @@ def test_support_staff_find_a_kii_user_see_the_state_and_send_a_reset(browser, k
     context.close()
 
 
-def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support_agent, kc_user):  # noqa: F811
+def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support_agent, kc_user):
     context, page, _ = console_login(browser, keycloak_url, support_agent)
     navigation = page.inner_text("nav")
     assert "Users" in navigation and "Realm settings" not in navigation and "Clients" not in navigation
@@ -185,7 +184,7 @@ def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support
     assert requests.get(f"{base}/users/{target['id']}", headers=headers, timeout=10).json()["enabled"] is False
 
 
-def test_a_kii_user_resets_at_the_login_page_and_is_migrated(browser, live_service, legacy_user, smtp,  # noqa: F811
+def test_a_kii_user_resets_at_the_login_page_and_is_migrated(browser, live_service, legacy_user, smtp,
                                                              master_admin, cognito):
     """Keycloak's own "forgot password": the emailed link, a new password, and the user's migration
     state moves with it (the provider's event listener); the JSON API takes the new password and the
