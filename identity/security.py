@@ -7,9 +7,26 @@ rules; the JWKS with its public cache) keeps it.
 
 from __future__ import annotations
 
+from flask.sessions import SessionInterface
+
+
+class NoSessions(SessionInterface):
+    """The service sets no cookies: it keeps no session of its own (Keycloak keeps the login's).
+
+    Flask's default cookie session would also build its signer on every request, for nothing.
+    A write to `flask.session` fails loudly instead of issuing a cookie.
+    """
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
 
 def init_app(app) -> None:
     https = str(app.config["PUBLIC_BASE_URL"]).startswith("https://")
+    app.session_interface = NoSessions()
 
     @app.after_request
     def headers(response):

@@ -5,24 +5,24 @@ so Keycloak (started with ``--proxy-headers xforwarded``) names the public
 issuer in the tokens it issues and accepts them back, whichever internal
 address the service reaches it at. One pooled HTTP session per process.
 
-The token endpoint (every sign-in and refresh) is called through urllib3
-directly: measured here, a third of the CPU of the same call through
-requests and 1-2 ms less latency (docs/benchmarks.md); the rarer calls keep
-requests' conveniences.
+The token endpoint (every sign-in and refresh) is called through libcurl
+(pycurl), one handle per thread: measured here (docs/benchmarks.md), about a
+quarter of urllib3's CPU per call and a fifth of requests', which on a refresh
+is most of what the service itself spends. The rarer calls keep requests'
+conveniences.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-import json
-from urllib.parse import urlencode
-
+import certifi
+import pycurl
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 
 
@@ -56,22 +56,30 @@ class OIDC:
         self.headers = forwarded_headers(public_base_url)
         self.timeout = timeout
         self._local = threading.local()
-        self._pool: tuple[int, urllib3.PoolManager] | None = None
-        self._pool_lock = threading.Lock()
+        self._token_headers = [f"{name}: {value}" for name, value in self.headers.items()] + [
+            "Content-Type: application/x-www-form-urlencoded", "Accept: application/json",
+            "Expect:"]  # no 100-continue round trip whatever the form's size
 
     @property
-    def pool(self) -> urllib3.PoolManager:
-        """urllib3's pool for the token endpoint: thread-safe, one per process (gunicorn forks)."""
+    def curl(self) -> pycurl.Curl:
+        """This thread's libcurl handle for the token endpoint; it keeps its connections to Keycloak alive.
+
+        A handle is not thread-safe, and not fork-safe: one per thread and process (gunicorn forks).
+        """
         pid = os.getpid()
-        pool = self._pool
-        if pool is None or pool[0] != pid:
-            with self._pool_lock:
-                if self._pool is None or self._pool[0] != pid:
-                    # No retry once a request may have reached Keycloak, as requests' default.
-                    self._pool = (pid, urllib3.PoolManager(num_pools=4, maxsize=32, retries=urllib3.Retry(0, read=False),
-                                                           timeout=urllib3.Timeout(total=self.timeout)))
-                pool = self._pool
-        return pool[1]
+        handle = getattr(self._local, "curl", None)
+        if handle is None or self._local.curl_pid != pid:
+            handle = pycurl.Curl()
+            handle.setopt(pycurl.URL, f"{self.base}/token")
+            handle.setopt(pycurl.HTTPHEADER, self._token_headers)
+            handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+            handle.setopt(pycurl.PROXY, "")            # never a proxy from the environment (as trust_env=False)
+            handle.setopt(pycurl.NOSIGNAL, 1)          # timeouts without SIGALRM: required with threads
+            handle.setopt(pycurl.TIMEOUT_MS, int(self.timeout * 1000))
+            handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(min(self.timeout, 5.0) * 1000))
+            handle.setopt(pycurl.CAINFO, certifi.where())  # the same trust store as requests
+            self._local.curl, self._local.curl_pid = handle, pid
+        return handle
 
     @property
     def session(self) -> requests.Session:
@@ -100,19 +108,25 @@ class OIDC:
         data = {**data, "client_id": client_id}
         if client_secret:
             data["client_secret"] = client_secret
+        handle, chunks = self.curl, []
+        handle.setopt(pycurl.POSTFIELDS, urlencode(data))
+        handle.setopt(pycurl.WRITEFUNCTION, chunks.append)
         try:
-            response = self.pool.request("POST", f"{self.base}/token", body=urlencode(data),
-                                         headers={**self.headers, "Content-Type": "application/x-www-form-urlencoded"})
-        except urllib3.exceptions.HTTPError as exc:
-            raise KeycloakUnavailable(type(exc).__name__) from None
-        if response.status >= 500:
-            raise KeycloakUnavailable(f"HTTP {response.status}")
+            handle.perform()
+        except pycurl.error as exc:
+            # The code only (curl's text can name the URL): a timeout, a refused connection, ...
+            raise KeycloakUnavailable(f"curl error {exc.args[0]}") from None
+        finally:
+            handle.setopt(pycurl.POSTFIELDS, "")  # the form carries a password or a token: not kept
+        status = handle.getinfo(pycurl.RESPONSE_CODE)
+        if status >= 500:
+            raise KeycloakUnavailable(f"HTTP {status}")
         try:
-            body = json.loads(response.data)
+            body = json.loads(b"".join(chunks))
         except ValueError:
             body = {}
-        if response.status != 200 or not isinstance(body, dict):
-            raise _error(response.status, body)
+        if status != 200 or not isinstance(body, dict):
+            raise _error(status, body)
         return body
 
     def password_grant(self, client_id: str, client_secret: str | None, username: str, password: str,
