@@ -27,6 +27,8 @@ ADMISSION_REFUSALS = Counter("identity_admission_refusals_total", "Requests refu
                              "(TooManyRequestsException / 503) because every slot stayed busy", ["kind"])
 KEYCLOAK_BUSY_RETRIES = Counter("identity_keycloak_busy_retries_total", "Password checks repeated because Keycloak "
                                 "was still recording the same user's previous login (brute-force bookkeeping)")
+MIGRATION_TICKETS = Counter("identity_migration_tickets_total", "First-login token requests made with Keycloak's "
+                            "migration ticket: used, or refused (the password was checked instead)", ["result"])
 
 
 class MigrationStateCollector:

@@ -54,7 +54,7 @@ def verify():
         # The same per-user lock as the JSON API: one implementation, one queue.
         with sign_in_lock(migration.engine, row["username"] or row["email"], service.lock_timeout_s):
             outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"], path="bridge",
-                                        client=request.remote_addr)
+                                        client=request.remote_addr).outcome
     except (KeycloakUnavailable, LockTimeout):
         return jsonify(error="temporarily_unavailable"), 503
     log.info("bridge: legacy check", extra={"kii_user_id": row["kii_user_id"], "outcome": outcome.value,

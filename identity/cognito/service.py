@@ -23,9 +23,9 @@ from identity.cognito import errors
 from identity.cognito.lifecycle import AccountOperations
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
-from identity.legacy.migration import LegacyMigration, Outcome
+from identity.legacy.migration import Attempt, LegacyMigration, Outcome
 from identity.locks import LockTimeout, sign_in_lock
-from identity.metrics import ADMIN_CALLS, KEYCLOAK_BUSY_RETRIES, LOCKOUTS, SIGN_INS
+from identity.metrics import ADMIN_CALLS, KEYCLOAK_BUSY_RETRIES, LOCKOUTS, MIGRATION_TICKETS, SIGN_INS
 
 log = logging.getLogger(__name__)
 JWKS_TTL = 300
@@ -162,7 +162,8 @@ class CognitoService(AccountOperations):
             row = self.migration.get(row["kii_user_id"])  # as it is now that this sign-in holds the lock
         if row is not None:
             if row["state"] != "migrated":
-                outcome = self._legacy_attempt(row, password, client_ip)
+                attempt = self._legacy_attempt(row, password, client_ip)
+                outcome = attempt.outcome
                 if outcome in (Outcome.WRONG_PASSWORD, Outcome.RESET_REQUIRED) and \
                         self._reset_at_keycloak(row, client_ip):
                     outcome = Outcome.ALREADY_MIGRATED
@@ -178,7 +179,7 @@ class CognitoService(AccountOperations):
                 # MIGRATED or ALREADY_MIGRATED: Keycloak holds the password now.
                 path = "first_login" if outcome is Outcome.MIGRATED else "native"
                 tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip,
-                                              row["keycloak_user_id"])
+                                              row["keycloak_user_id"], ticket=attempt.ticket)
                 return {**self.authentication_result(tokens), "_path": path}
         tokens = self._keycloak_grant(client_id, secret, keycloak_username, password, client_ip)
         return {**self.authentication_result(tokens), "_path": "native"}
@@ -193,9 +194,9 @@ class CognitoService(AccountOperations):
         self.migration.mark_migrated(row["kii_user_id"], via="keycloak", client=client_ip)
         return True
 
-    def _legacy_attempt(self, row, password, client_ip=None) -> Outcome:
+    def _legacy_attempt(self, row, password, client_ip=None) -> Attempt:
         try:
-            return self.migration.attempt(row, password, path="api", client=client_ip)
+            return self.migration.attempt(row, password, path="api", client=client_ip, want_ticket=True)
         except KeycloakUnavailable:
             raise errors.InternalError() from None
         except errors.CognitoError:
@@ -204,7 +205,7 @@ class CognitoService(AccountOperations):
             log.exception("first-login migration failed")
             raise errors.InternalError() from None
 
-    def _keycloak_grant(self, client_id, secret, username, password, client_ip, user_id=None) -> dict:
+    def _keycloak_grant(self, client_id, secret, username, password, client_ip, user_id=None, ticket=None) -> dict:
         # Keycloak refuses a password check while its brute-force bookkeeping of the same user's
         # previous login still runs (asynchronously, after that login's response): the answer is
         # "Invalid user credentials" even for the right password. This runs under the per-user
@@ -215,11 +216,18 @@ class CognitoService(AccountOperations):
         while True:
             sent_ms = int(time.time() * 1000)
             try:
-                return self.oidc.password_grant(client_id, secret, username, password,
-                                                scope="openid aws.cognito.signin.user.admin")
+                tokens = self.oidc.password_grant(client_id, secret, username, password,
+                                                  scope="openid aws.cognito.signin.user.admin", migration_ticket=ticket)
             except KeycloakUnavailable:
                 raise errors.InternalError() from None
             except OAuthError as exc:
+                if ticket:
+                    # A first login's ticket is spent by any answer; Keycloak holds the password
+                    # now, so the ordinary check decides (and nothing is lost but its time).
+                    ticket = None
+                    MIGRATION_TICKETS.labels("refused").inc()
+                    log.warning("migration ticket refused; checking the password instead")
+                    continue
                 plain = exc.error == "invalid_grant" and "invalid user credentials" in exc.description.lower()
                 if not plain or time.monotonic() + pause > deadline:
                     self._refusal(exc, client_id, username, client_ip)
@@ -231,6 +239,10 @@ class CognitoService(AccountOperations):
                 KEYCLOAK_BUSY_RETRIES.inc()
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
+                continue
+            if ticket:
+                MIGRATION_TICKETS.labels("used").inc()
+            return tokens
 
     def _refusal_reason(self, username, user_id, client_id, sent_ms) -> str:
         """Why Keycloak refused a grant: 'busy' (its brute-force bookkeeping of an earlier login

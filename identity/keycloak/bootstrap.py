@@ -119,6 +119,7 @@ def bootstrap(admin: KeycloakAdmin, settings: Settings) -> list[str]:
         _client(admin, desired, scope_ids, changes)
     _user_profile(admin, settings, changes)
     _browser_flow(admin, settings, changes)
+    _direct_grant_flow(admin, settings, changes)
     _support_group(admin, settings, changes)
     _localization(admin, settings, changes)
     return changes.items
@@ -352,3 +353,40 @@ def _browser_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) ->
     if admin.get_realm(settings.realm).get("browserFlow") != BROWSER_FLOW:
         admin.update_realm(settings.realm, {"browserFlow": BROWSER_FLOW})
         changes.add(f"bound {BROWSER_FLOW} as the browser flow")
+
+
+DIRECT_GRANT_FLOW = "direct-grant-legacy"
+TICKET_PROVIDER = "legacy-migration-ticket-or-password"
+
+
+def _direct_grant_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    """Keycloak's direct-grant flow (the service's password sign-ins), with its password step able
+    to take a first-login migration ticket instead (keycloak_spi_bridge, docs/sign-in.md).
+
+    direct-grant-validate-username (required) | legacy-migration-ticket-or-password (required) |
+    conditional OTP (conditional: conditional-user-configured, direct-grant-validate-otp): the
+    built-in "direct grant" flow with its password step replaced.
+    """
+    otp = f"{DIRECT_GRANT_FLOW} conditional OTP"
+    if not any(f["alias"] == DIRECT_GRANT_FLOW for f in admin.get_authentication_flows()):
+        admin.create_authentication_flow({"alias": DIRECT_GRANT_FLOW, "providerId": "basic-flow", "topLevel": True,
+                                          "builtIn": False,
+                                          "description": "Password grants; a first login's migration ticket"})
+        admin.create_authentication_flow_execution({"provider": "direct-grant-validate-username"}, DIRECT_GRANT_FLOW)
+        admin.create_authentication_flow_execution({"provider": TICKET_PROVIDER}, DIRECT_GRANT_FLOW)
+        admin.create_authentication_flow_subflow({"alias": otp, "type": "basic-flow", "provider": "registration-page-form",
+                                                  "description": "OTP, for users who configured one"},
+                                                 DIRECT_GRANT_FLOW)
+        admin.create_authentication_flow_execution({"provider": "conditional-user-configured"}, otp)
+        admin.create_authentication_flow_execution({"provider": "direct-grant-validate-otp"}, otp)
+        changes.add(f"created authentication flow {DIRECT_GRANT_FLOW}")
+    wanted = {"direct-grant-validate-username": "REQUIRED", TICKET_PROVIDER: "REQUIRED",
+              "conditional-user-configured": "REQUIRED", "direct-grant-validate-otp": "REQUIRED"}
+    for execution in admin.get_authentication_flow_executions(DIRECT_GRANT_FLOW):
+        requirement = "CONDITIONAL" if execution.get("displayName") == otp else wanted.get(execution.get("providerId"))
+        if requirement and execution.get("requirement") != requirement:
+            admin.update_authentication_flow_executions({**execution, "requirement": requirement}, DIRECT_GRANT_FLOW)
+            changes.add(f"set {execution.get('displayName')} {requirement} in {DIRECT_GRANT_FLOW}")
+    if admin.get_realm(settings.realm).get("directGrantFlow") != DIRECT_GRANT_FLOW:
+        admin.update_realm(settings.realm, {"directGrantFlow": DIRECT_GRANT_FLOW})
+        changes.add(f"bound {DIRECT_GRANT_FLOW} as the direct grant flow")

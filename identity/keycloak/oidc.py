@@ -130,9 +130,13 @@ class OIDC:
         return body
 
     def password_grant(self, client_id: str, client_secret: str | None, username: str, password: str,
-                       scope: str = "openid") -> dict:
-        return self._token({"grant_type": "password", "username": username, "password": password, "scope": scope},
-                           client_id, client_secret)
+                       scope: str = "openid", migration_ticket: str | None = None) -> dict:
+        """The password grant; with a first-login `migration_ticket` the realm's direct-grant flow
+        (keycloak_spi_bridge) takes the ticket in place of checking the password again."""
+        form = {"grant_type": "password", "username": username, "password": password, "scope": scope}
+        if migration_ticket:
+            form["migration_ticket"] = migration_ticket
+        return self._token(form, client_id, client_secret)
 
     def refresh_grant(self, client_id: str, client_secret: str | None, refresh_token: str) -> dict:
         return self._token({"grant_type": "refresh_token", "refresh_token": refresh_token}, client_id, client_secret)

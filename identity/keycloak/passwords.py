@@ -41,15 +41,23 @@ def _error(response) -> str:
         return ""
 
 
-def migrate_password(admin, realm: str, user_id: str, password: str) -> bool:
-    """Keycloak holds the legacy `password` when this returns True; False: the user already has a
-    Keycloak password (set elsewhere since the import), which is left as it is."""
+def migrate_password(admin, realm: str, user_id: str, password: str,
+                     want_ticket: bool = False) -> tuple[bool, str | None]:
+    """(True, ticket): Keycloak holds the legacy `password` now; the ticket (asked for with
+    `want_ticket`) stands for it in the token request that follows, once, within 30 s. (False, None):
+    the user already has a Keycloak password (set elsewhere since the import), left as it is."""
     response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/password",
-                     data=json.dumps({"password": password}))
+                     data=json.dumps({"password": password, "ticket": want_ticket}))
     if response.status_code == 204:
-        return True
+        return True, None
+    if response.status_code == 200:
+        try:
+            ticket = response.json().get("ticket")
+        except ValueError:
+            ticket = None
+        return True, ticket if isinstance(ticket, str) and ticket else None
     if response.status_code == 409:
-        return False
+        return False, None
     raise PasswordRefused(_error(response) or f"HTTP {response.status_code}")
 
 

@@ -43,6 +43,14 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Attempt:
+    outcome: Outcome
+    # MIGRATED, when asked for: Keycloak's single-use proof that it has just stored the checked
+    # password, for the token request that follows (no second password check there).
+    ticket: str | None = None
+
+
+@dataclass(frozen=True)
 class Lockout:
     threshold: int = 5          # failures before a lockout, as Cognito does
     base_seconds: int = 60      # first lockout; doubles with each further failure
@@ -61,12 +69,13 @@ class FailPoint(Exception):
 
 class LegacyMigration:
     def __init__(self, engine: sa.Engine, legacy: LegacySettings,
-                 set_password: Callable[[str, str], bool], lockout: Lockout = Lockout(),
+                 set_password: Callable[[str, str, bool], tuple[bool, str | None]], lockout: Lockout = Lockout(),
                  failpoints: frozenset[str] = frozenset()):
         self.engine = engine
         self.legacy = legacy
-        # (keycloak_user_id, password) -> True: Keycloak now holds it; False: the user already had a
-        # Keycloak password (a reset at Keycloak's pages since the import), left as it is.
+        # (keycloak_user_id, password, want_ticket) -> (True, ticket or None): Keycloak now holds it;
+        # (False, None): the user already had a Keycloak password (a reset at Keycloak's pages since
+        # the import), left as it is.
         self.set_password = set_password
         self.lockout = lockout
         self.failpoints = failpoints
@@ -119,27 +128,28 @@ class LegacyMigration:
 
     # --- the attempt ----------------------------------------------------------------
 
-    def attempt(self, row, password: str, path: str = "api", client: str | None = None) -> Outcome:
+    def attempt(self, row, password: str, path: str = "api", client: str | None = None,
+                want_ticket: bool = False) -> Attempt:
         now = utcnow()
         state = MigrationState(row["state"])
         if state == MigrationState.migrated:
-            return Outcome.ALREADY_MIGRATED
+            return Attempt(Outcome.ALREADY_MIGRATED)
         if state == MigrationState.reset_required or not row["password_hash"]:
-            return Outcome.RESET_REQUIRED
+            return Attempt(Outcome.RESET_REQUIRED)
         if row["locked_until"] and row["locked_until"] > now:
-            return Outcome.LOCKED
+            return Attempt(Outcome.LOCKED)
         try:
             ok = self.legacy.verify(password, row["password_hash"], row["salt"])
         except hashes.LegacyHashError as exc:
             # The import checked every hash; one that still cannot be read is a reset case.
             log.error("legacy hash unverifiable", extra={"kii_user_id": row["kii_user_id"], "reason": exc.code})
-            return Outcome.RESET_REQUIRED
+            return Attempt(Outcome.RESET_REQUIRED)
         if not ok:
-            return self._record_failure(row["kii_user_id"], now, path, client)
+            return Attempt(self._record_failure(row["kii_user_id"], now, path, client))
         if row["disabled"]:
-            return Outcome.DISABLED
+            return Attempt(Outcome.DISABLED)
         self._failpoint("after_hash_check")
-        return self._migrate(row["kii_user_id"], password, path, client)
+        return self._migrate(row["kii_user_id"], password, path, client, want_ticket)
 
     def _record_failure(self, kii_user_id: str, now: datetime, path: str, client: str | None) -> Outcome:
         with self.engine.begin() as conn:
@@ -154,7 +164,7 @@ class LegacyMigration:
                              detail={"failures": failures, "until": until.isoformat()})
         return Outcome.LOCKED if until else Outcome.WRONG_PASSWORD
 
-    def _migrate(self, kii_user_id: str, password: str, path: str, client: str | None) -> Outcome:
+    def _migrate(self, kii_user_id: str, password: str, path: str, client: str | None, want_ticket: bool) -> Attempt:
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 # SQLite ignores FOR UPDATE: a no-op write takes the database's write lock instead.
@@ -163,8 +173,8 @@ class LegacyMigration:
             row = conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)
                                .with_for_update()).mappings().one()
             if MigrationState(row["state"]) == MigrationState.migrated:
-                return Outcome.ALREADY_MIGRATED
-            moved = self.set_password(row["keycloak_user_id"], password)
+                return Attempt(Outcome.ALREADY_MIGRATED)
+            moved, ticket = self.set_password(row["keycloak_user_id"], password, want_ticket)
             self._failpoint("after_keycloak_set")
             now = utcnow()
             conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
@@ -178,6 +188,6 @@ class LegacyMigration:
             # The old password must not replace the one the user chose at Keycloak: the hash goes,
             # and Keycloak alone judges this sign-in.
             log.info("legacy hash dropped: the user set a Keycloak password", extra={"kii_user_id": kii_user_id})
-            return Outcome.ALREADY_MIGRATED
+            return Attempt(Outcome.ALREADY_MIGRATED)
         log.info("legacy password migrated", extra={"kii_user_id": kii_user_id})
-        return Outcome.MIGRATED
+        return Attempt(Outcome.MIGRATED, ticket)

@@ -1,0 +1,55 @@
+package cn.identity.keycloak;
+
+import jakarta.ws.rs.core.Response;
+
+import org.keycloak.authentication.AuthenticationFlowContext;
+import org.keycloak.authentication.AuthenticationFlowError;
+import org.keycloak.authentication.authenticators.directgrant.ValidatePassword;
+import org.keycloak.events.Errors;
+
+/**
+ * The direct-grant flow's password step, which also takes a first-login migration ticket
+ * ({@link MigrationTicket}) in place of a password check. A token request without
+ * {@code migration_ticket} is judged exactly as by Keycloak's own "Password" step (this class
+ * extends it); one with a ticket is judged by the ticket alone: a wrong, used, expired or another
+ * user's ticket fails like a wrong password, and never falls back to the password.
+ */
+public class LegacyTicketAuthenticator extends ValidatePassword {
+
+    public static final String PROVIDER_ID = "legacy-migration-ticket-or-password";
+
+    @Override
+    public void authenticate(AuthenticationFlowContext context) {
+        String ticket = context.getHttpRequest().getDecodedFormParameters().getFirst(MigrationTicket.PARAMETER);
+        if (ticket == null) {
+            super.authenticate(context);
+            return;
+        }
+        if (!MigrationTicket.redeem(context.getSession(), context.getRealm(), context.getUser(), ticket)) {
+            context.getEvent().user(context.getUser());
+            context.getEvent().error(Errors.INVALID_USER_CREDENTIALS);
+            Response challenge = errorResponse(Response.Status.BAD_REQUEST.getStatusCode(), "invalid_grant",
+                    "Invalid user credentials");
+            context.failure(AuthenticationFlowError.INVALID_USER, challenge);
+            return;
+        }
+        context.getAuthenticationSession().setAuthNote("PASSWORD_VALIDATED", "true");
+        context.success("password");
+    }
+
+    @Override
+    public String getId() {
+        return PROVIDER_ID;
+    }
+
+    @Override
+    public String getDisplayType() {
+        return "Password or legacy migration ticket";
+    }
+
+    @Override
+    public String getHelpText() {
+        return "Keycloak's direct-grant password check; a first-login migration ticket minted by "
+                + "/realms/{realm}/legacy-migration stands for the password in the token request that follows.";
+    }
+}

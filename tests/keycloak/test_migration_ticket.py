@@ -1,0 +1,104 @@
+"""First-login migration tickets: Keycloak's proof, for one token request, that it has just stored a
+checked legacy password (keycloak_spi_bridge's MigrationTicket and the direct-grant flow's step)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+import requests
+
+from identity.keycloak.oidc import OIDC, OAuthError
+from identity.keycloak.passwords import migrate_password
+from tests.cognito.test_sign_in import sign_in
+from tests.test_metrics import sample
+
+PASSWORD = "Kii-Old-Pass-1"
+
+
+@pytest.fixture
+def oidc(keycloak_url, realm) -> OIDC:
+    return OIDC(keycloak_url, realm.realm, keycloak_url, 10)
+
+
+@pytest.fixture
+def migrate(app_ctx, realm):
+    from identity.keycloak import keycloak
+
+    def call(user: dict, want_ticket: bool = True):
+        return migrate_password(keycloak.admin, realm.realm, user["id"], PASSWORD, want_ticket)
+
+    return call
+
+
+def refused(call) -> OAuthError:
+    with pytest.raises(OAuthError) as caught:
+        call()
+    assert caught.value.error == "invalid_grant"
+    return caught.value
+
+
+def test_a_ticket_stands_for_the_password_once(oidc, migrate, kc_user):
+    user = kc_user()
+    moved, ticket = migrate(user)
+    assert moved and isinstance(ticket, str) and len(ticket) == 43
+    tokens = oidc.password_grant("mobile", None, user["username"], PASSWORD, migration_ticket=ticket)
+    assert tokens["access_token"] and tokens["id_token"] and tokens["refresh_token"]
+    # Spent: a second request with it fails, and does not fall back to the (right) password.
+    refused(lambda: oidc.password_grant("mobile", None, user["username"], PASSWORD, migration_ticket=ticket))
+    time.sleep(1)  # Keycloak's brute-force bookkeeping of that failure (docs/sign-in.md)
+    assert oidc.password_grant("mobile", None, user["username"], PASSWORD)["access_token"]
+
+
+def test_another_users_forged_or_oversized_ticket_is_refused(oidc, migrate, kc_user):
+    owner, other = kc_user(), kc_user()
+    _, ticket = migrate(owner)
+    migrate(other, want_ticket=False)
+    refused(lambda: oidc.password_grant("mobile", None, other["username"], PASSWORD, migration_ticket=ticket))
+    # One attempt per ticket: the wrong user's try spent it for its owner too.
+    refused(lambda: oidc.password_grant("mobile", None, owner["username"], PASSWORD, migration_ticket=ticket))
+    forged = secrets.token_urlsafe(32)
+    refused(lambda: oidc.password_grant("mobile", None, other["username"], PASSWORD, migration_ticket=forged))
+    refused(lambda: oidc.password_grant("mobile", None, other["username"], PASSWORD, migration_ticket="x" * 4000))
+
+
+def test_a_ticket_expires(oidc, migrate, kc_user):
+    user = kc_user()
+    _, ticket = migrate(user)
+    time.sleep(31)  # MigrationTicket.LIFESPAN_SECONDS is 30
+    refused(lambda: oidc.password_grant("mobile", None, user["username"], PASSWORD, migration_ticket=ticket))
+
+
+def test_tickets_only_when_asked_and_only_when_the_password_moved(migrate, kc_user):
+    assert migrate(kc_user(), want_ticket=False) == (True, None)
+    assert migrate(kc_user(password="Keycloak-Pass-1")) == (False, None)  # a password set at Keycloak stays
+
+
+def test_the_realm_uses_the_flow_with_the_ticket_step(master_admin, realm):
+    master_admin.change_current_realm(realm.realm)
+    assert master_admin.get_realm(realm.realm)["directGrantFlow"] == "direct-grant-legacy"
+    steps = {e.get("providerId") or e["displayName"]: e["requirement"]
+             for e in master_admin.get_authentication_flow_executions("direct-grant-legacy")}
+    assert steps["direct-grant-validate-username"] == "REQUIRED"
+    assert steps["legacy-migration-ticket-or-password"] == "REQUIRED"
+    assert steps["direct-grant-legacy conditional OTP"] == "CONDITIONAL"
+    assert steps["direct-grant-validate-otp"] == "REQUIRED"
+
+
+def test_the_services_first_sign_in_uses_a_ticket(cognito, live_service, legacy_user):
+    url = live_service["url"] + "/metrics"
+
+    def count(result: str) -> float:
+        try:
+            return sample(requests.get(url, timeout=10).text, "identity_migration_tickets_total", result=result)
+        except AssertionError:
+            return 0.0
+
+    used, spurned = count("used"), count("refused")
+    user = legacy_user()
+    assert sign_in(cognito, user["username"], user["password"])["AuthenticationResult"]["AccessToken"]
+    assert count("used") == used + 1 and count("refused") == spurned
+    # The next sign-in is an ordinary one: Keycloak checks the password it now holds.
+    assert sign_in(cognito, user["username"], user["password"])["AuthenticationResult"]["AccessToken"]
+    assert count("used") == used + 1
