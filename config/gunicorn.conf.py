@@ -1,12 +1,15 @@
 """gunicorn settings for the service (used by scripts/serve.sh and the Dockerfile)."""
 
-import multiprocessing
 import os
 
 bind = os.environ.get("IDENTITY_BIND", "127.0.0.1:8000")
-# Sign-in spends its time waiting on Keycloak and on password hashing: a few sync
-# workers per core, each with its own DB pool and Admin API token.
-workers = int(os.environ.get("IDENTITY_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# One worker process per core (at least two, so a crashed worker never leaves the instance
+# without one): threads carry the waiting on Keycloak, and argon2 releases the GIL. gunicorn's
+# "2 x cores + 1" is for sync workers; with threads, more processes than cores only cost CPU
+# (measured: a refresh costs the service about a fifth more CPU at 2 x cores + 1 than at one
+# per core, docs/benchmarks.md). In a container whose CPU quota is below the host's cores, set
+# IDENTITY_WORKERS to the quota.
+workers = int(os.environ.get("IDENTITY_WORKERS", max(2, len(os.sched_getaffinity(0)))))
 # Threads: a worker waiting on Keycloak serves other requests meanwhile, and (unlike sync
 # workers) gthread keeps client connections alive, which the apps and nginx reuse. Twice
 # IDENTITY_MAX_IN_FLIGHT: past saturation the extra requests reach the service's admission

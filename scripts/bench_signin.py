@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Password sign-in and refresh through the service versus straight to Keycloak, and first-login cost.
 
-    .venv/bin/python scripts/bench_signin.py [--users 40] [--threads 8] [--requests 400]
+    .venv/bin/python scripts/bench_signin.py [--users 40] [--threads 8] [--requests 400] [--layout shared|split]
 
 Uses the running development Keycloak (make run, or scripts/keycloak.sh ensure) and
 var/dev.env; makes its own realm ("bench-signin"), users and SQLite store; starts the
@@ -10,7 +10,12 @@ the two targets twice so drift hits both alike, it measures at the same concurre
 sign-ins per second and p50/p99 latency through `InitiateAuth` versus Keycloak's
 token endpoint (password grant), the same for refresh, and the latency of a first
 sign-in (legacy hash layered with argon2id, password moved into Keycloak) versus a
-normal one. Writes docs/benchmarks.md.
+normal one; then refresh again under other gunicorn worker counts. Writes docs/benchmarks.md.
+
+--layout split pins Keycloak to the first core and the service and load generator to the
+others: Keycloak has the same CPU for both targets, and the service's own CPU does not come
+out of Keycloak's, as in a deployment. With everything sharing two cores (the default), the
+ratios also measure how much of Keycloak's CPU the service's work takes.
 """
 
 from __future__ import annotations
@@ -103,6 +108,32 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def pin(pids: list[int], cpus: set[int]) -> dict[int, set[int]]:
+    """Every thread of these processes onto `cpus`; their masks before, to put back."""
+    before = {}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            thread = int(task.name)
+            try:
+                before[thread] = os.sched_getaffinity(thread)
+                os.sched_setaffinity(thread, cpus)
+            except OSError:  # the thread ended meanwhile
+                pass
+    return before
+
+
+def layout_text(layout: str, keycloak_cpus: set[int], other_cpus: set[int]) -> str:
+    if layout == "shared":
+        return f"all sharing the same {len(keycloak_cpus)} cores"
+    return (f"Keycloak pinned to core {min(keycloak_cpus)}, the service and the load generator to the "
+            f"other {len(other_cpus)} (a deployment's shape: Keycloak's CPU is its own, as in both targets alike)")
+
+
+def default_workers() -> int:
+    """config/gunicorn.conf.py's worker count here (IDENTITY_WORKERS, else one per core, at least 2)."""
+    return int(os.environ.get("IDENTITY_WORKERS", max(2, len(os.sched_getaffinity(0)))))
+
+
 def cpu_split(parts: dict) -> str:
     return ", ".join(f"{name} {statistics.mean(values):.2f}" for name, values in parts.items())
 
@@ -113,7 +144,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--first-logins", type=int, default=30)
+    parser.add_argument("--worker-sweep", default="1,2,5",
+                        help="gunicorn worker counts to measure refresh with (CPU per request); empty: none")
+    parser.add_argument("--layout", choices=("shared", "split"), default="shared",
+                        help="shared: everything on all cores; split: Keycloak on the first core, the service "
+                             "and the load generator on the others (as in a deployment, where they do not share)")
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    keycloak_cpus, other_cpus = set(cpus), set(cpus)
+    if args.layout == "split":
+        if len(cpus) < 2:
+            parser.error("--layout split needs at least 2 cores")
+        keycloak_cpus, other_cpus = {cpus[0]}, set(cpus[1:])
+        # This process (and so its threads and the service it starts) on the other cores.
+        os.sched_setaffinity(0, other_cpus)
     dev = env_file()
     kc = "http://127.0.0.1:8080"
     work = Path(tempfile.mkdtemp(prefix="bench-signin-"))
@@ -160,16 +204,23 @@ def main() -> None:
             legacy.append(name)
         db.session.commit()
 
-    process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--config",
-                                str(ROOT / "config" / "gunicorn.conf.py"), "--error-logfile", str(work / "g.log"),
-                                "identity:create_app()"], env=env, cwd=ROOT, start_new_session=True)
-    try:
+    def start_service(workers: str | None = None) -> subprocess.Popen:
+        started = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--config",
+                                    str(ROOT / "config" / "gunicorn.conf.py"), "--error-logfile", str(work / "g.log"),
+                                    "identity:create_app()"], cwd=ROOT, start_new_session=True,
+                                   env={**env, **({"IDENTITY_WORKERS": workers} if workers else {})})
         for _ in range(100):
             try:
                 if requests.get(service + "/healthz", timeout=1).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
+        return started
+
+    keycloak_threads = pin(process_tree(int((ROOT / "var" / "keycloak.pid").read_text())), keycloak_cpus)
+    process = start_service()
+    sweep = []
+    try:
         token_url = f"{kc}/realms/{REALM}/protocol/openid-connect/token"
 
         def direct(session, user):
@@ -212,20 +263,24 @@ def main() -> None:
                 "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": "mobile",
                 "AuthParameters": {"REFRESH_TOKEN": service_tokens[user]}})).status_code == 200
 
-        refresh = {"keycloak": [], "service": []}
         keycloak_pids = process_tree(int((ROOT / "var" / "keycloak.pid").read_text()))
-        service_pids = process_tree(process.pid)
-        split = {"keycloak": {}, "service": {}}
-        for _ in range(2):
-            for target, call in (("keycloak", direct_refresh), ("service", service_refresh)):
-                before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
-                          "load generator": time.process_time()}
-                refresh[target].append(load(args.threads, jobs, call))
-                after = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
-                         "load generator": time.process_time()}
-                for part in before:
-                    split[target].setdefault(part, []).append((after[part] - before[part]) / per_thread /
-                                                              args.threads * 1000)
+
+        def refresh_rounds(service_pids: list[int]) -> tuple[dict, dict]:
+            refresh = {"keycloak": [], "service": []}
+            split = {"keycloak": {}, "service": {}}
+            for _ in range(2):
+                for target, call in (("keycloak", direct_refresh), ("service", service_refresh)):
+                    before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
+                              "load generator": time.process_time()}
+                    refresh[target].append(load(args.threads, jobs, call))
+                    after = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
+                             "load generator": time.process_time()}
+                    for part in before:
+                        split[target].setdefault(part, []).append((after[part] - before[part]) / per_thread /
+                                                                  args.threads * 1000)
+            return refresh, split
+
+        refresh, split = refresh_rounds(process_tree(process.pid))
 
         # First sign-in (legacy check + Keycloak given the password + tokens) against a normal one.
         first, normal = [], []
@@ -246,9 +301,26 @@ def main() -> None:
                     "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
                     "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}})).status_code == 200
                 normal.append(time.perf_counter() - started)
+
+        # The same refresh rounds with other worker counts: what more processes than cores cost.
+        for workers in [w for w in args.worker_sweep.split(",") if w.strip()]:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+            process = start_service(workers.strip())
+            load(args.threads, [j[:5] for j in jobs], service_refresh)  # warm-up
+            results, cpu = refresh_rounds(process_tree(process.pid))
+            sweep.append((workers.strip(), statistics.mean(r["rate"] for r in results["service"]),
+                          statistics.mean(s["rate"] / k["rate"] for k, s in zip(results["keycloak"],
+                                                                                  results["service"])),
+                          statistics.mean(cpu["service"]["service"])))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+        for thread, mask in keycloak_threads.items():  # Keycloak as it was
+            try:
+                os.sched_setaffinity(thread, mask)
+            except OSError:
+                pass
 
     def row(name, results):
         return "\n".join(f"| {name} round {i + 1} | {r['n']} | {r['rate']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | "
@@ -263,8 +335,9 @@ def main() -> None:
     rr, ro = ratio(refresh)
     first_ms, normal_ms = statistics.median(first) * 1000, statistics.median(normal) * 1000
     body = f"""{args.threads} client threads, {len(users)} users (each thread its own), {args.requests} requests per
-round, two alternating rounds per target; Keycloak (dev mode, H2) and the service (gunicorn,
-{os.environ.get("IDENTITY_WORKERS", (os.cpu_count() or 1) * 2 + 1)} workers, SQLite store) and the load generator on the same 2 cores.
+round, two alternating rounds per target; Keycloak (dev mode, H2), the service (gunicorn,
+{default_workers()} workers, SQLite store) and the load generator on this machine, {layout_text(args.layout,
+keycloak_cpus, other_cpus)}.
 
 | target | requests | per second | p50 ms | p99 ms | errors |
 | --- | ---: | ---: | ---: | ---: | ---: |
@@ -282,8 +355,17 @@ round, two alternating rounds per target; Keycloak (dev mode, H2) and the servic
   sequential: median **{first_ms:.0f} ms** against **{normal_ms:.0f} ms** for the same users' next
   sign-in: **{first_ms / normal_ms:.2f}x** (target under 2.5x).
 """
-    write_section(f"signin-{args.threads}", f"Sign-in through the service versus Keycloak, {args.threads} client threads",
-                  body)
+    if sweep:
+        body += f"""
+Refresh again with other gunicorn worker counts (same load, two alternating rounds each against
+Keycloak's token endpoint; {default_workers()} is config/gunicorn.conf.py's default here):
+
+| workers | refreshes/s through the service | service / Keycloak | service CPU per refresh (ms) |
+| ---: | ---: | ---: | ---: |
+""" + "\n".join(f"| {w} | {rate:.0f} | {r:.2f} | {cpu:.2f} |" for w, rate, r, cpu in sweep) + "\n"
+    suffix, title = ("", "") if args.layout == "shared" else ("-split", ", Keycloak on its own core")
+    write_section(f"signin-{args.threads}{suffix}",
+                  f"Sign-in through the service versus Keycloak, {args.threads} client threads{title}", body)
     print(body)
 
 

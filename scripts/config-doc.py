@@ -41,7 +41,7 @@ The Keycloak version is pinned in `config/keycloak-version`.
 
 ## Service process
 
-`IDENTITY_BIND` (127.0.0.1:8000), `IDENTITY_WORKERS` (2 x cores + 1) and
+`IDENTITY_BIND` (127.0.0.1:8000), `IDENTITY_WORKERS` (one per core, at least 2) and
 `IDENTITY_WORKER_TIMEOUT` (30 s) are read by `config/gunicorn.conf.py`.
 
 ## Tests
