@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-signin
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -60,3 +60,11 @@ bench-load: install
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	scripts/mariadb.sh start
 	$(VENV)/bin/python scripts/bench_load.py
+
+## bench-signin: sign-in, refresh and first sign-in through the service versus Keycloak's token
+## endpoint, at 8 and 2 client threads, sharing the cores and with Keycloak on its own (docs/benchmarks.md)
+bench-signin: install keycloak
+	$(VENV)/bin/python scripts/bench_signin.py
+	$(VENV)/bin/python scripts/bench_signin.py --threads 2 --requests 300 --worker-sweep ""
+	$(VENV)/bin/python scripts/bench_signin.py --layout split --worker-sweep ""
+	$(VENV)/bin/python scripts/bench_signin.py --layout split --threads 2 --requests 300 --worker-sweep ""
