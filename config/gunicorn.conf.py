@@ -9,7 +9,8 @@ bind = os.environ.get("IDENTITY_BIND", "127.0.0.1:8000")
 # (measured: a refresh costs the service about a fifth more CPU at 2 x cores + 1 than at one
 # per core, docs/benchmarks.md). In a container whose CPU quota is below the host's cores, set
 # IDENTITY_WORKERS to the quota.
-workers = int(os.environ.get("IDENTITY_WORKERS", max(2, len(os.sched_getaffinity(0)))))
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+workers = int(os.environ.get("IDENTITY_WORKERS", max(2, _cores)))
 # Threads: a worker waiting on Keycloak serves other requests meanwhile, and (unlike sync
 # workers) gthread keeps client connections alive, which the apps and nginx reuse. Twice
 # IDENTITY_MAX_IN_FLIGHT: past saturation the extra requests reach the service's admission
