@@ -144,6 +144,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--first-logins", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds per target; ratios are the median over the pairs")
     parser.add_argument("--worker-sweep", default="1,2,5",
                         help="gunicorn worker counts to measure refresh with (CPU per request); empty: none")
     parser.add_argument("--layout", choices=("shared", "split"), default="shared",
@@ -236,10 +238,10 @@ def main() -> None:
 
         per_thread = args.requests // args.threads
         jobs = [[users[(t + k * args.threads) % len(users)] for k in range(per_thread)] for t in range(args.threads)]
-        for target in (direct, via_service):  # warm-up
-            load(args.threads, [j[:5] for j in jobs], target)
+        for target in (direct, via_service):  # warm-up: one whole round each, unmeasured
+            load(args.threads, jobs, target)
         signin = {"keycloak": [], "service": []}
-        for _ in range(2):
+        for _ in range(args.rounds):
             signin["keycloak"].append(load(args.threads, jobs, direct))
             signin["service"].append(load(args.threads, jobs, via_service))
 
@@ -265,10 +267,12 @@ def main() -> None:
 
         keycloak_pids = process_tree(int((ROOT / "var" / "keycloak.pid").read_text()))
 
-        def refresh_rounds(service_pids: list[int]) -> tuple[dict, dict]:
+        def refresh_rounds(service_pids: list[int], rounds: int) -> tuple[dict, dict]:
+            for call in (direct_refresh, service_refresh):  # warm-up
+                load(args.threads, jobs, call)
             refresh = {"keycloak": [], "service": []}
             split = {"keycloak": {}, "service": {}}
-            for _ in range(2):
+            for _ in range(rounds):
                 for target, call in (("keycloak", direct_refresh), ("service", service_refresh)):
                     before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
                               "load generator": time.process_time()}
@@ -280,7 +284,7 @@ def main() -> None:
                                                                   args.threads * 1000)
             return refresh, split
 
-        refresh, split = refresh_rounds(process_tree(process.pid))
+        refresh, split = refresh_rounds(process_tree(process.pid), args.rounds)
 
         # First sign-in (legacy check + Keycloak given the password + tokens) against a normal one.
         first, normal = [], []
@@ -307,12 +311,11 @@ def main() -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
             process = start_service(workers.strip())
-            load(args.threads, [j[:5] for j in jobs], service_refresh)  # warm-up
-            results, cpu = refresh_rounds(process_tree(process.pid))
-            sweep.append((workers.strip(), statistics.mean(r["rate"] for r in results["service"]),
-                          statistics.mean(s["rate"] / k["rate"] for k, s in zip(results["keycloak"],
-                                                                                  results["service"])),
-                          statistics.mean(cpu["service"]["service"])))
+            results, cpu = refresh_rounds(process_tree(process.pid), 3)
+            sweep.append((workers.strip(), statistics.median(r["rate"] for r in results["service"]),
+                          statistics.median(s["rate"] / k["rate"] for k, s in zip(results["keycloak"],
+                                                                                    results["service"])),
+                          statistics.median(cpu["service"]["service"])))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
@@ -323,32 +326,35 @@ def main() -> None:
                 pass
 
     def row(name, results):
-        return "\n".join(f"| {name} round {i + 1} | {r['n']} | {r['rate']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-                         f"{r['errors']} |" for i, r in enumerate(results))
+        rates = [r["rate"] for r in results]
+        return (f"| {name} | {len(results)} x {results[0]['n']} | {statistics.median(rates):.1f} "
+                f"({min(rates):.1f}-{max(rates):.1f}) | {statistics.median(r['p50'] for r in results):.1f} | "
+                f"{statistics.median(r['p99'] for r in results):.1f} | {sum(r['errors'] for r in results)} |")
 
     def ratio(results):
+        """Median and range, over the alternating pairs, of the throughput ratio; median p50 overhead."""
         rates = [s["rate"] / k["rate"] for k, s in zip(results["keycloak"], results["service"])]
         overhead = [s["p50"] - k["p50"] for k, s in zip(results["keycloak"], results["service"])]
-        return statistics.mean(rates), statistics.mean(overhead)
+        return statistics.median(rates), f"{min(rates):.2f}-{max(rates):.2f}", statistics.median(overhead)
 
-    sr, so = ratio(signin)
-    rr, ro = ratio(refresh)
+    sr, s_range, so = ratio(signin)
+    rr, r_range, ro = ratio(refresh)
     first_ms, normal_ms = statistics.median(first) * 1000, statistics.median(normal) * 1000
     body = f"""{args.threads} client threads, {len(users)} users (each thread its own), {args.requests} requests per
-round, two alternating rounds per target; Keycloak (dev mode, H2), the service (gunicorn,
+round, {args.rounds} alternating rounds per target after an unmeasured one; Keycloak (dev mode, H2), the service (gunicorn,
 {default_workers()} workers, SQLite store) and the load generator on this machine, {layout_text(args.layout,
 keycloak_cpus, other_cpus)}.
 
-| target | requests | per second | p50 ms | p99 ms | errors |
+| target | rounds x requests | per second, median (range) | p50 ms, median | p99 ms, median | errors |
 | --- | ---: | ---: | ---: | ---: | ---: |
 {row("sign-in, Keycloak token endpoint", signin["keycloak"])}
 {row("sign-in, service InitiateAuth", signin["service"])}
 {row("refresh, Keycloak token endpoint", refresh["keycloak"])}
 {row("refresh, service REFRESH_TOKEN_AUTH", refresh["service"])}
 
-- **Sign-in**: service / Keycloak throughput **{sr:.2f}** (target 0.95), p50 overhead **{so:.1f} ms**
-  (target under 5 ms).
-- **Refresh**: service / Keycloak throughput **{rr:.2f}** (target 0.85), p50 overhead {ro:.1f} ms.
+- **Sign-in**: service / Keycloak throughput **{sr:.2f}** (median of the {args.rounds} pairs; range {s_range};
+  target 0.95), p50 overhead **{so:.1f} ms** (target under 5 ms).
+- **Refresh**: service / Keycloak throughput **{rr:.2f}** (range {r_range}; target 0.85), p50 overhead {ro:.1f} ms.
   CPU per refresh (ms, mean of the rounds), straight to Keycloak: {cpu_split(split["keycloak"])};
   through the service: {cpu_split(split["service"])}.
 - **First sign-in** (argon2id-layered legacy hash checked, password set in Keycloak, tokens),
@@ -357,8 +363,8 @@ keycloak_cpus, other_cpus)}.
 """
     if sweep:
         body += f"""
-Refresh again with other gunicorn worker counts (same load, two alternating rounds each against
-Keycloak's token endpoint; {default_workers()} is config/gunicorn.conf.py's default here):
+Refresh again with other gunicorn worker counts (same load, three alternating rounds each against
+Keycloak's token endpoint, medians; {default_workers()} is config/gunicorn.conf.py's default here):
 
 | workers | refreshes/s through the service | service / Keycloak | service CPU per refresh (ms) |
 | ---: | ---: | ---: | ---: |
