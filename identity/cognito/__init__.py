@@ -55,8 +55,8 @@ def build_service(app):
 
     migration = LegacyMigration(
         db.engine, app.extensions["legacy"],
-        set_password=lambda user_id, password, want_ticket: migrate_password(admin(), realm, user_id, password,
-                                                                             want_ticket),
+        set_password=lambda user_id, password, ticket_for: migrate_password(admin(), realm, user_id, password,
+                                                                            ticket_for),
         lockout=Lockout(int(cfg["LOCKOUT_THRESHOLD"]), int(cfg["LOCKOUT_BASE_SECONDS"]),
                         int(cfg["LOCKOUT_MAX_SECONDS"])),
         failpoints=frozenset(cfg.get("FAILPOINTS") or ()))

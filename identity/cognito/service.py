@@ -162,7 +162,7 @@ class CognitoService(AccountOperations):
             row = self.migration.get(row["kii_user_id"])  # as it is now that this sign-in holds the lock
         if row is not None:
             if row["state"] != "migrated":
-                attempt = self._legacy_attempt(row, password, client_ip)
+                attempt = self._legacy_attempt(row, password, client_ip, client_id)
                 outcome = attempt.outcome
                 if outcome in (Outcome.WRONG_PASSWORD, Outcome.RESET_REQUIRED) and \
                         self._reset_at_keycloak(row, client_ip):
@@ -194,9 +194,9 @@ class CognitoService(AccountOperations):
         self.migration.mark_migrated(row["kii_user_id"], via="keycloak", client=client_ip)
         return True
 
-    def _legacy_attempt(self, row, password, client_ip=None) -> Attempt:
+    def _legacy_attempt(self, row, password, client_ip=None, client_id=None) -> Attempt:
         try:
-            return self.migration.attempt(row, password, path="api", client=client_ip, want_ticket=True)
+            return self.migration.attempt(row, password, path="api", client=client_ip, ticket_for=client_id)
         except KeycloakUnavailable:
             raise errors.InternalError() from None
         except errors.CognitoError:
@@ -221,19 +221,20 @@ class CognitoService(AccountOperations):
             except KeycloakUnavailable:
                 raise errors.InternalError() from None
             except OAuthError as exc:
-                if ticket:
-                    # A first login's ticket is spent by any answer; Keycloak holds the password
-                    # now, so the ordinary check decides (and nothing is lost but its time).
-                    ticket = None
-                    MIGRATION_TICKETS.labels("refused").inc()
-                    log.warning("migration ticket refused; checking the password instead")
-                    continue
                 plain = exc.error == "invalid_grant" and "invalid user credentials" in exc.description.lower()
                 if not plain or time.monotonic() + pause > deadline:
                     self._refusal(exc, client_id, username, client_ip)
                 reason = self._refusal_reason(username, user_id, client_id, sent_ms)
                 if reason == "locked":
                     raise errors.PasswordAttemptsExceededError() from None
+                if reason != "busy" and ticket:
+                    # Keycloak judged a first login's ticket and refused it (a "busy" refusal comes
+                    # before the ticket step and leaves it unspent). Keycloak holds the password
+                    # now, so the ordinary check decides, once.
+                    ticket = None
+                    MIGRATION_TICKETS.labels("refused").inc()
+                    log.warning("migration ticket refused; checking the password instead")
+                    continue
                 if reason != "busy":
                     self._refusal(exc, client_id, username, client_ip)
                 KEYCLOAK_BUSY_RETRIES.inc()

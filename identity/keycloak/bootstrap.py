@@ -365,10 +365,17 @@ def _direct_grant_flow(admin: KeycloakAdmin, settings: Settings, changes: Change
 
     direct-grant-validate-username (required) | legacy-migration-ticket-or-password (required) |
     conditional OTP (conditional: conditional-user-configured, direct-grant-validate-otp): the
-    built-in "direct grant" flow with its password step replaced.
+    built-in "direct grant" flow with its password step replaced. Bound only once it is whole:
+    a flow cut short (a run stopped midway, the provider missing) could let a username alone in.
     """
     otp = f"{DIRECT_GRANT_FLOW} conditional OTP"
-    if not any(f["alias"] == DIRECT_GRANT_FLOW for f in admin.get_authentication_flows()):
+    flows = {f["alias"]: f for f in admin.get_authentication_flows()}
+    if DIRECT_GRANT_FLOW in flows and not _direct_grant_whole(admin, otp):
+        if admin.get_realm(settings.realm).get("directGrantFlow") == DIRECT_GRANT_FLOW:
+            admin.update_realm(settings.realm, {"directGrantFlow": "direct grant"})
+        admin.delete_authentication_flow(flows.pop(DIRECT_GRANT_FLOW)["id"])
+        changes.add(f"removed an incomplete {DIRECT_GRANT_FLOW}")
+    if DIRECT_GRANT_FLOW not in flows:
         admin.create_authentication_flow({"alias": DIRECT_GRANT_FLOW, "providerId": "basic-flow", "topLevel": True,
                                           "builtIn": False,
                                           "description": "Password grants; a first login's migration ticket"})
@@ -387,6 +394,20 @@ def _direct_grant_flow(admin: KeycloakAdmin, settings: Settings, changes: Change
         if requirement and execution.get("requirement") != requirement:
             admin.update_authentication_flow_executions({**execution, "requirement": requirement}, DIRECT_GRANT_FLOW)
             changes.add(f"set {execution.get('displayName')} {requirement} in {DIRECT_GRANT_FLOW}")
-    if admin.get_realm(settings.realm).get("directGrantFlow") != DIRECT_GRANT_FLOW:
+    if not _direct_grant_whole(admin, otp):
+        raise RuntimeError(f"authentication flow {DIRECT_GRANT_FLOW} is incomplete (is keycloak_spi_bridge "
+                           "installed?); the direct grant flow was left as it was")
+    previous = admin.get_realm(settings.realm).get("directGrantFlow")
+    if previous != DIRECT_GRANT_FLOW:
         admin.update_realm(settings.realm, {"directGrantFlow": DIRECT_GRANT_FLOW})
-        changes.add(f"bound {DIRECT_GRANT_FLOW} as the direct grant flow")
+        changes.add(f"bound {DIRECT_GRANT_FLOW} as the direct grant flow (was {previous!r})")
+
+
+def _direct_grant_whole(admin: KeycloakAdmin, otp: str) -> bool:
+    """The flow has its steps, in order, with their requirements: nothing is missing."""
+    executions = admin.get_authentication_flow_executions(DIRECT_GRANT_FLOW)
+    top = [(e.get("providerId") or e.get("displayName"), e.get("requirement")) for e in executions if e["level"] == 0]
+    sub = [(e.get("providerId"), e.get("requirement")) for e in executions if e["level"] == 1]
+    return top == [("direct-grant-validate-username", "REQUIRED"), (TICKET_PROVIDER, "REQUIRED"),
+                   (otp, "CONDITIONAL")] and \
+        sub == [("conditional-user-configured", "REQUIRED"), ("direct-grant-validate-otp", "REQUIRED")]

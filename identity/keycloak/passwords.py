@@ -42,12 +42,14 @@ def _error(response) -> str:
 
 
 def migrate_password(admin, realm: str, user_id: str, password: str,
-                     want_ticket: bool = False) -> tuple[bool, str | None]:
+                     ticket_for: str | None = None) -> tuple[bool, str | None]:
     """(True, ticket): Keycloak holds the legacy `password` now; the ticket (asked for with
-    `want_ticket`) stands for it in the token request that follows, once, within 30 s. (False, None):
-    the user already has a Keycloak password (set elsewhere since the import), left as it is."""
+    `ticket_for`, a client id) stands for it in that client's token request that follows, once,
+    within 30 s. (False, None): the user already has a Keycloak password (set elsewhere since the
+    import), left as it is."""
+    body = {"password": password, **({"ticket_for_client": ticket_for} if ticket_for else {})}
     response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/password",
-                     data=json.dumps({"password": password, "ticket": want_ticket}))
+                     data=json.dumps(body))
     if response.status_code == 204:
         return True, None
     if response.status_code == 200:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -46,8 +46,8 @@ class Outcome(enum.Enum):
 class Attempt:
     outcome: Outcome
     # MIGRATED, when asked for: Keycloak's single-use proof that it has just stored the checked
-    # password, for the token request that follows (no second password check there).
-    ticket: str | None = None
+    # password, for the token request that follows (no second password check there). A secret.
+    ticket: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,11 @@ class FailPoint(Exception):
 
 class LegacyMigration:
     def __init__(self, engine: sa.Engine, legacy: LegacySettings,
-                 set_password: Callable[[str, str, bool], tuple[bool, str | None]], lockout: Lockout = Lockout(),
+                 set_password: Callable[[str, str, str | None], tuple[bool, str | None]], lockout: Lockout = Lockout(),
                  failpoints: frozenset[str] = frozenset()):
         self.engine = engine
         self.legacy = legacy
-        # (keycloak_user_id, password, want_ticket) -> (True, ticket or None): Keycloak now holds it;
+        # (keycloak_user_id, password, ticket_for) -> (True, ticket or None): Keycloak now holds it;
         # (False, None): the user already had a Keycloak password (a reset at Keycloak's pages since
         # the import), left as it is.
         self.set_password = set_password
@@ -129,7 +129,7 @@ class LegacyMigration:
     # --- the attempt ----------------------------------------------------------------
 
     def attempt(self, row, password: str, path: str = "api", client: str | None = None,
-                want_ticket: bool = False) -> Attempt:
+                ticket_for: str | None = None) -> Attempt:
         now = utcnow()
         state = MigrationState(row["state"])
         if state == MigrationState.migrated:
@@ -149,7 +149,7 @@ class LegacyMigration:
         if row["disabled"]:
             return Attempt(Outcome.DISABLED)
         self._failpoint("after_hash_check")
-        return self._migrate(row["kii_user_id"], password, path, client, want_ticket)
+        return self._migrate(row["kii_user_id"], password, path, client, ticket_for)
 
     def _record_failure(self, kii_user_id: str, now: datetime, path: str, client: str | None) -> Outcome:
         with self.engine.begin() as conn:
@@ -164,7 +164,8 @@ class LegacyMigration:
                              detail={"failures": failures, "until": until.isoformat()})
         return Outcome.LOCKED if until else Outcome.WRONG_PASSWORD
 
-    def _migrate(self, kii_user_id: str, password: str, path: str, client: str | None, want_ticket: bool) -> Attempt:
+    def _migrate(self, kii_user_id: str, password: str, path: str, client: str | None,
+                 ticket_for: str | None) -> Attempt:
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 # SQLite ignores FOR UPDATE: a no-op write takes the database's write lock instead.
@@ -174,7 +175,7 @@ class LegacyMigration:
                                .with_for_update()).mappings().one()
             if MigrationState(row["state"]) == MigrationState.migrated:
                 return Attempt(Outcome.ALREADY_MIGRATED)
-            moved, ticket = self.set_password(row["keycloak_user_id"], password, want_ticket)
+            moved, ticket = self.set_password(row["keycloak_user_id"], password, ticket_for)
             self._failpoint("after_keycloak_set")
             now = utcnow()
             conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(

@@ -61,6 +61,26 @@ def test_repairs_drift(master_admin, realm):
     assert bootstrap(master_admin, realm) == []
 
 
+def test_remakes_a_direct_grant_flow_cut_short(master_admin, realm, kc_user):
+    """A flow missing its password step would let a username alone in: never left bound."""
+    master_admin.change_current_realm(realm.realm)
+    step = next(e for e in master_admin.get_authentication_flow_executions("direct-grant-legacy")
+                if e.get("providerId") == "legacy-migration-ticket-or-password")
+    master_admin.delete_authentication_flow_execution(step["id"])
+
+    changes = bootstrap(master_admin, realm)
+
+    assert "removed an incomplete direct-grant-legacy" in changes
+    assert "created authentication flow direct-grant-legacy" in changes
+    assert master_admin.get_realm(realm.realm)["directGrantFlow"] == "direct-grant-legacy"
+    user = kc_user(password="Flow-Pass-1")
+    refused = requests.post(f"{realm.server_url}/realms/{realm.realm}/protocol/openid-connect/token", timeout=30,
+                            data={"grant_type": "password", "client_id": "mobile", "username": user["username"],
+                                  "password": "not-the-password"})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    assert bootstrap(master_admin, realm) == []
+
+
 def test_realm_settings(master_admin, realm):
     settings = master_admin.get_realm(realm.realm)
     assert "hashAlgorithm(argon2)" in settings["passwordPolicy"]

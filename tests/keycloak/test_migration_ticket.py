@@ -27,8 +27,8 @@ def oidc(keycloak_url, realm) -> OIDC:
 def migrate(app_ctx, realm):
     from identity.keycloak import keycloak
 
-    def call(user: dict, want_ticket: bool = True):
-        moved, ticket = migrate_password(keycloak.admin, realm.realm, user["id"], PASSWORD, want_ticket)
+    def call(user: dict, ticket_for: str | None = "mobile"):
+        moved, ticket = migrate_password(keycloak.admin, realm.realm, user["id"], PASSWORD, ticket_for)
         remember(ticket)  # the suite's logs are scanned for it (tests/test_zz_secrets.py)
         return moved, ticket
 
@@ -57,13 +57,19 @@ def test_a_ticket_stands_for_the_password_once(oidc, migrate, kc_user):
 def test_another_users_forged_or_oversized_ticket_is_refused(oidc, migrate, kc_user):
     owner, other = kc_user(), kc_user()
     _, ticket = migrate(owner)
-    migrate(other, want_ticket=False)
+    migrate(other, ticket_for=None)
     refused(lambda: oidc.password_grant("mobile", None, other["username"], PASSWORD, migration_ticket=ticket))
     # One attempt per ticket: the wrong user's try spent it for its owner too.
     refused(lambda: oidc.password_grant("mobile", None, owner["username"], PASSWORD, migration_ticket=ticket))
     forged = secrets.token_urlsafe(32)
     refused(lambda: oidc.password_grant("mobile", None, other["username"], PASSWORD, migration_ticket=forged))
     refused(lambda: oidc.password_grant("mobile", None, other["username"], PASSWORD, migration_ticket="x" * 4000))
+
+
+def test_another_clients_ticket_is_refused(oidc, migrate, kc_user):
+    user = kc_user()
+    _, ticket = migrate(user, ticket_for="another-app")
+    refused(lambda: oidc.password_grant("mobile", None, user["username"], PASSWORD, migration_ticket=ticket))
 
 
 def test_a_ticket_expires(oidc, migrate, kc_user):
@@ -74,7 +80,7 @@ def test_a_ticket_expires(oidc, migrate, kc_user):
 
 
 def test_tickets_only_when_asked_and_only_when_the_password_moved(migrate, kc_user):
-    assert migrate(kc_user(), want_ticket=False) == (True, None)
+    assert migrate(kc_user(), ticket_for=None) == (True, None)
     assert migrate(kc_user(password="Keycloak-Pass-1")) == (False, None)  # a password set at Keycloak stays
 
 

@@ -34,8 +34,9 @@ import org.keycloak.services.managers.AuthenticationManager;
  * policy; a legacy password the policy refuses is stored hashed all the same, since it was valid
  * where the user chose it) and the user's read-only migration state becomes "migrated". If the
  * user already has a Keycloak password (they reset it at Keycloak's own pages meanwhile), nothing
- * is overwritten: 409, and the service forgets the legacy hash instead. With {@code "ticket": true}
- * the answer (200) carries a {@link MigrationTicket} for the token request that follows.
+ * is overwritten: 409, and the service forgets the legacy hash instead. With
+ * {@code "ticket_for_client": "<client id>"} the answer (200) carries a {@link MigrationTicket} for
+ * that client's token request that follows.
  *
  * Only a bearer token of a client or user holding realm-management's manage-users may call it
  * (the service's account does).
@@ -72,8 +73,9 @@ public class LegacyMigrationResource {
             credentials.createCredential(realm, user, hash.encodedCredential((String) password, -1));
         }
         MigrationState.markMigrated(user);
-        if (Boolean.TRUE.equals(body.get("ticket"))) {
-            return Response.ok(Map.of("ticket", MigrationTicket.mint(session, realm, user)))
+        Object client = body.get("ticket_for_client");
+        if (client instanceof String && !((String) client).isEmpty() && ((String) client).length() <= 255) {
+            return Response.ok(Map.of("ticket", MigrationTicket.mint(session, realm, user, (String) client)))
                     .type(MediaType.APPLICATION_JSON).build();
         }
         return Response.noContent().build();

@@ -11,8 +11,11 @@ import org.keycloak.events.Errors;
  * The direct-grant flow's password step, which also takes a first-login migration ticket
  * ({@link MigrationTicket}) in place of a password check. A token request without
  * {@code migration_ticket} is judged exactly as by Keycloak's own "Password" step (this class
- * extends it); one with a ticket is judged by the ticket alone: a wrong, used, expired or another
- * user's ticket fails like a wrong password, and never falls back to the password.
+ * extends it); one with a ticket is judged by the ticket alone: a wrong, used, expired, another
+ * user's or another client's ticket fails like a wrong password, and never falls back to the
+ * password. Everything else of the flow still applies: the username step before (disabled users,
+ * brute-force lockouts), OTP and required actions after. A login made with a ticket says so in its
+ * event ({@code legacy_migration_ticket}).
  */
 public class LegacyTicketAuthenticator extends ValidatePassword {
 
@@ -25,7 +28,9 @@ public class LegacyTicketAuthenticator extends ValidatePassword {
             super.authenticate(context);
             return;
         }
-        if (!MigrationTicket.redeem(context.getSession(), context.getRealm(), context.getUser(), ticket)) {
+        String clientId = context.getAuthenticationSession().getClient() == null ? null
+                : context.getAuthenticationSession().getClient().getClientId();
+        if (!MigrationTicket.redeem(context.getSession(), context.getRealm(), context.getUser(), clientId, ticket)) {
             context.getEvent().user(context.getUser());
             context.getEvent().error(Errors.INVALID_USER_CREDENTIALS);
             Response challenge = errorResponse(Response.Status.BAD_REQUEST.getStatusCode(), "invalid_grant",
@@ -33,6 +38,7 @@ public class LegacyTicketAuthenticator extends ValidatePassword {
             context.failure(AuthenticationFlowError.INVALID_USER, challenge);
             return;
         }
+        context.getEvent().detail("legacy_migration_ticket", "true");
         context.getAuthenticationSession().setAuthNote("PASSWORD_VALIDATED", "true");
         context.success("password");
     }

@@ -19,8 +19,9 @@ import org.keycloak.models.UserModel;
  * argon2 run on the user's first sign-in (docs/sign-in.md).
  *
  * 256 random bits, valid for {@link #LIFESPAN_SECONDS} seconds, for one token request of that user
- * in that realm, once: it lives in Keycloak's single-use store (shared by the cluster) under its
- * SHA-256, so the store never holds a usable ticket.
+ * in that realm by that client, once: it lives in Keycloak's single-use store (shared by the
+ * cluster) under its SHA-256, so the store never holds a usable ticket. The expiry is checked
+ * here too, not left to the store's lifespan alone.
  */
 final class MigrationTicket {
 
@@ -32,23 +33,35 @@ final class MigrationTicket {
     private MigrationTicket() {
     }
 
-    static String mint(KeycloakSession session, RealmModel realm, UserModel user) {
+    static String mint(KeycloakSession session, RealmModel realm, UserModel user, String clientId) {
         byte[] bytes = new byte[32];
         RANDOM.nextBytes(bytes);
         String ticket = Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
-        session.singleUseObjects().put(key(ticket), LIFESPAN_SECONDS,
-                Map.of("realm", realm.getId(), "user", user.getId()));
+        long expires = System.currentTimeMillis() + LIFESPAN_SECONDS * 1000;
+        session.singleUseObjects().put(key(ticket), LIFESPAN_SECONDS, Map.of("realm", realm.getId(),
+                "user", user.getId(), "client", clientId, "exp", Long.toString(expires)));
         return ticket;
     }
 
-    /** True once for a ticket minted for this user of this realm within its lifespan; false otherwise. */
-    static boolean redeem(KeycloakSession session, RealmModel realm, UserModel user, String ticket) {
-        if (ticket == null || ticket.isEmpty() || ticket.length() > 128 || user == null) {
+    /** True once for a ticket minted for this user, realm and client within its lifespan; false otherwise. */
+    static boolean redeem(KeycloakSession session, RealmModel realm, UserModel user, String clientId,
+            String ticket) {
+        if (ticket == null || ticket.isEmpty() || ticket.length() > 128 || user == null || clientId == null) {
             return false;
         }
         SingleUseObjectProvider store = session.singleUseObjects();
         Map<String, String> notes = store.remove(key(ticket));  // gone whatever follows: one attempt per ticket
-        return notes != null && realm.getId().equals(notes.get("realm")) && user.getId().equals(notes.get("user"));
+        if (notes == null) {
+            return false;
+        }
+        long expires;
+        try {
+            expires = Long.parseLong(notes.getOrDefault("exp", "0"));
+        } catch (NumberFormatException malformed) {
+            return false;
+        }
+        return System.currentTimeMillis() < expires && realm.getId().equals(notes.get("realm"))
+                && user.getId().equals(notes.get("user")) && clientId.equals(notes.get("client"));
     }
 
     private static String key(String ticket) {
