@@ -111,3 +111,20 @@ def test_the_services_first_sign_in_uses_a_ticket(cognito, live_service, legacy_
     # The next sign-in is an ordinary one: Keycloak checks the password it now holds.
     assert sign_in(cognito, user["username"], user["password"])["AuthenticationResult"]["AccessToken"]
     assert count("used") == used + 1
+
+
+def test_a_refused_ticket_falls_back_to_the_password_once(app, kc_user):
+    """The service's side: Keycloak refusing the ticket itself (here a forged one) is not the user's
+    fault; the password, which Keycloak holds by then, decides, and a wrong one is still refused."""
+    from identity.cognito import errors
+
+    with app.app_context():
+        service = app.extensions["cognito"].service
+    user = kc_user(password=PASSWORD)
+    tokens = service._keycloak_grant("mobile", None, user["username"], PASSWORD, "198.51.100.7", user["id"],
+                                     ticket=secrets.token_urlsafe(32))
+    assert tokens["access_token"]
+    time.sleep(1)  # Keycloak's brute-force bookkeeping of the refused ticket and of that login
+    with pytest.raises(errors.NotAuthorizedError):
+        service._keycloak_grant("mobile", None, user["username"], "not-the-password", "198.51.100.7", user["id"],
+                                ticket=secrets.token_urlsafe(32))
