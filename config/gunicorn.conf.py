@@ -6,7 +6,7 @@ bind = os.environ.get("IDENTITY_BIND", "127.0.0.1:8000")
 # One worker process per core (at least two, so a crashed worker never leaves the instance
 # without one): threads carry the waiting on Keycloak, and argon2 releases the GIL. gunicorn's
 # "2 x cores + 1" is for sync workers; with threads, more processes than cores only cost CPU
-# (measured: a refresh costs the service about a fifth more CPU at 2 x cores + 1 than at one
+# (measured: a refresh costs the service about a third more CPU at 2 x cores + 1 than at one
 # per core, docs/benchmarks.md). In a container whose CPU quota is below the host's cores, set
 # IDENTITY_WORKERS to the quota.
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
