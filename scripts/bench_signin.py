@@ -129,11 +129,6 @@ def layout_text(layout: str, keycloak_cpus: set[int], other_cpus: set[int]) -> s
             f"other {len(other_cpus)} (a deployment's shape: Keycloak's CPU is its own, as in both targets alike)")
 
 
-def default_workers() -> int:
-    """config/gunicorn.conf.py's worker count here (IDENTITY_WORKERS, else one per core, at least 2)."""
-    return int(os.environ.get("IDENTITY_WORKERS", max(2, len(os.sched_getaffinity(0)))))
-
-
 def cpu_split(parts: dict) -> str:
     return ", ".join(f"{name} {statistics.mean(values):.2f}" for name, values in parts.items())
 
@@ -219,8 +214,11 @@ def main() -> None:
                 time.sleep(0.2)
         return started
 
-    keycloak_threads = pin(process_tree(int((ROOT / "var" / "keycloak.pid").read_text())), keycloak_cpus)
+    keycloak_threads = {}
+    if args.layout == "split":
+        keycloak_threads = pin(process_tree(int((ROOT / "var" / "keycloak.pid").read_text())), keycloak_cpus)
     process = start_service()
+    workers = len(process_tree(process.pid)) - 1  # as config/gunicorn.conf.py chose them here
     sweep = []
     try:
         token_url = f"{kc}/realms/{REALM}/protocol/openid-connect/token"
@@ -307,12 +305,12 @@ def main() -> None:
                 normal.append(time.perf_counter() - started)
 
         # The same refresh rounds with other worker counts: what more processes than cores cost.
-        for workers in [w for w in args.worker_sweep.split(",") if w.strip()]:
+        for count in [w.strip() for w in args.worker_sweep.split(",") if w.strip()]:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-            process = start_service(workers.strip())
+            process = start_service(count)
             results, cpu = refresh_rounds(process_tree(process.pid), 3)
-            sweep.append((workers.strip(), statistics.median(r["rate"] for r in results["service"]),
+            sweep.append((count, statistics.median(r["rate"] for r in results["service"]),
                           statistics.median(s["rate"] / k["rate"] for k, s in zip(results["keycloak"],
                                                                                     results["service"])),
                           statistics.median(cpu["service"]["service"])))
@@ -342,7 +340,7 @@ def main() -> None:
     first_ms, normal_ms = statistics.median(first) * 1000, statistics.median(normal) * 1000
     body = f"""{args.threads} client threads, {len(users)} users (each thread its own), {args.requests} requests per
 round, {args.rounds} alternating rounds per target after an unmeasured one; Keycloak (dev mode, H2), the service (gunicorn,
-{default_workers()} workers, SQLite store) and the load generator on this machine, {layout_text(args.layout,
+{workers} workers, SQLite store) and the load generator on this machine, {layout_text(args.layout,
 keycloak_cpus, other_cpus)}.
 
 | target | rounds x requests | per second, median (range) | p50 ms, median | p99 ms, median | errors |
@@ -364,7 +362,7 @@ keycloak_cpus, other_cpus)}.
     if sweep:
         body += f"""
 Refresh again with other gunicorn worker counts (same load, three alternating rounds each against
-Keycloak's token endpoint, medians; {default_workers()} is config/gunicorn.conf.py's default here):
+Keycloak's token endpoint, medians; {workers} is config/gunicorn.conf.py's default here):
 
 | workers | refreshes/s through the service | service / Keycloak | service CPU per refresh (ms) |
 | ---: | ---: | ---: | ---: |

@@ -227,7 +227,9 @@ class CognitoService(AccountOperations):
                 reason = self._refusal_reason(username, user_id, client_id, sent_ms)
                 if reason == "locked":
                     raise errors.PasswordAttemptsExceededError() from None
-                if reason != "busy" and ticket:
+                if reason != "busy":
+                    if not ticket:
+                        self._refusal(exc, client_id, username, client_ip)
                     # Keycloak judged a first login's ticket and refused it (a "busy" refusal comes
                     # before the ticket step and leaves it unspent). Keycloak holds the password
                     # now, so the ordinary check decides, once.
@@ -235,8 +237,6 @@ class CognitoService(AccountOperations):
                     MIGRATION_TICKETS.labels("refused").inc()
                     log.warning("migration ticket refused; checking the password instead")
                     continue
-                if reason != "busy":
-                    self._refusal(exc, client_id, username, client_ip)
                 KEYCLOAK_BUSY_RETRIES.inc()
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
