@@ -14,6 +14,7 @@ conveniences.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -127,6 +128,7 @@ class OIDC:
             body = {}
         if status != 200 or not isinstance(body, dict):
             raise _error(status, body)
+        body["expires_in"] = token_lifetime(body)
         return body
 
     def password_grant(self, client_id: str, client_secret: str | None, username: str, password: str,
@@ -167,6 +169,25 @@ class OIDC:
         response = self._call("GET", f"{self.realm_url}/.well-known/openid-configuration")
         response.raise_for_status()
         return response.json()
+
+
+def token_lifetime(tokens: dict) -> int:
+    """The access token's validity in seconds, as Cognito reports ``ExpiresIn`` (3600).
+
+    Keycloak answers with the seconds left, counted after it issued the token,
+    which reads 3599 whenever a second ticks in between. The token's own
+    ``exp - iat`` is the lifetime it was issued with. The token comes straight
+    from Keycloak's token endpoint, so its claims are read, not verified.
+    """
+    try:
+        payload = tokens["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        lifetime = claims["exp"] - claims["iat"]
+        if isinstance(lifetime, int) and lifetime > 0:
+            return lifetime
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        pass
+    return int(tokens.get("expires_in", 3600))
 
 
 def _oauth_error(response: requests.Response) -> OAuthError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import multiprocessing
 import socket
 import time
@@ -9,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
+from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError, token_lifetime
 
 
 def oidc_for(keycloak_url: str, realm_name: str, timeout: float = 10) -> OIDC:
@@ -29,6 +31,31 @@ def test_grants_and_refusals(realm, keycloak_url, kc_user):
     with pytest.raises(OAuthError) as refused:
         oidc.refresh_grant("mobile", None, "not-a-refresh-token")
     assert refused.value.status == 400 and refused.value.error == "invalid_grant"
+
+
+def _unsigned(claims: dict) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+def test_expires_in_is_the_lifetime_the_token_was_issued_with():
+    # Keycloak counts the seconds left after issuing: 3599 when a second ticks in between.
+    assert token_lifetime({"access_token": _unsigned({"iat": 1000, "exp": 4600}), "expires_in": 3599}) == 3600
+    assert token_lifetime({"access_token": _unsigned({"iat": 1000, "exp": 1900}), "expires_in": 899}) == 900
+    # Unreadable claims: Keycloak's own figure stands.
+    for token in ("opaque", _unsigned({"iat": "1000", "exp": 4600}), _unsigned({"exp": 4600}),
+                  _unsigned({"iat": 1000, "exp": 1000}), "a.!!!.c"):
+        assert token_lifetime({"access_token": token, "expires_in": 3599}) == 3599
+
+
+def test_every_grant_reports_the_configured_lifetime(realm, keycloak_url, kc_user):
+    user = kc_user(password="Token-Pass-1")
+    oidc = oidc_for(keycloak_url, realm.realm)
+    for _ in range(5):
+        tokens = oidc.password_grant("mobile", None, user["username"], user["password"])
+        assert tokens["expires_in"] == 3600
+        assert oidc.refresh_grant("mobile", None, tokens["refresh_token"])["expires_in"] == 3600
 
 
 def test_proxy_settings_in_the_environment_are_ignored(realm, keycloak_url, kc_user, monkeypatch):

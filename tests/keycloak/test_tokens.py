@@ -28,7 +28,8 @@ def test_tokens_carry_cognito_claims(realm, keycloak_url, kc_user, master_admin)
     master_admin.group_user_add(user["id"], group_id)
 
     tokens = password_grant(keycloak_url, realm.realm, "mobile", user["username"], user["password"])
-    assert tokens["expires_in"] == 3600
+    # Keycloak counts the seconds left after issuing; the service reports the lifetime (test_oidc).
+    assert tokens["expires_in"] in (3599, 3600)
     issuer = f"{keycloak_url}/realms/{realm.realm}"
 
     id_token = decode(tokens["id_token"], keycloak_url, realm.realm)
