@@ -72,7 +72,8 @@ def test_no_secret_in_any_log_or_report(suite_logs, request):
     files = written_files(suite_logs)
     assert any(p.name == "service.log" and p.stat().st_size > 0 for p in files), "the suite's log is missing"
     assert VALUES, "no secret was registered: the scan would prove nothing"
-    codes = re.compile(r"(?<!\d)(" + "|".join(sorted(CODES)) + r")(?!\d)") if CODES else None
+    # Whole tokens only: six digits inside a hex id (a UUID in Keycloak's events) are not a code.
+    codes = re.compile(r"(?<![0-9A-Za-z])(" + "|".join(sorted(CODES)) + r")(?![0-9A-Za-z])") if CODES else None
     hits = []
     scanned = 0
     for where, line in lines_of(suite_logs):

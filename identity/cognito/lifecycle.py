@@ -230,11 +230,17 @@ class AccountOperations(LifecycleOperations):
     def change_password(self, request: dict, client_ip=None) -> dict:
         claims = self.verify_access_token(request["AccessToken"])
         user = self._admin_call(lambda a: a.get_user(claims["sub"]))
-        try:  # the previous password, checked by Keycloak itself
-            self.oidc.password_grant(claims["client_id"], self.clients.get(claims["client_id"]), user["username"],
-                                     request["PreviousPassword"])
-        except Exception:
-            raise errors.NotAuthorizedError() from None
+        client_id = claims["client_id"]
+        secret = self.clients.get(client_id)
+        # The previous password, checked by Keycloak itself as a sign-in is: under the user's lock,
+        # through Keycloak's brute-force protection, wrong attempts counted.
+        with self.user_lock(user["username"]):
+            tokens = self._keycloak_grant(client_id, secret, user["username"], request["PreviousPassword"],
+                                          client_ip, user_id=user["id"])
+        try:  # the check's own session is not the user's: ended at once, best effort
+            self.oidc.revoke(client_id, secret, tokens["refresh_token"])
+        except Exception as exc:
+            log.warning("could not end the password check's session", extra={"error": type(exc).__name__})
         try:
             set_password(self.admin_factory(), self.realm, user["id"], request["ProposedPassword"])
         except PasswordRefused as exc:

@@ -149,11 +149,18 @@ class CognitoService(AccountOperations):
             raise errors.InternalError() from None
         if row is not None:
             keycloak_username = row["username"] or row["email"] or username
+        with self.user_lock(keycloak_username):
+            return self._sign_in_locked(client_id, secret, keycloak_username, password, client_ip, row)
+
+    @contextlib.contextmanager
+    def user_lock(self, keycloak_username: str):
+        """The lock every password check of one user runs under, across processes: a first login
+        migrates once, and Keycloak is never asked about the same user twice at once."""
         try:
             with contextlib.ExitStack() as held:
                 with self.idle():  # queueing behind the user's other sign-ins is not work
                     held.enter_context(sign_in_lock(self.migration.engine, keycloak_username, self.lock_timeout_s))
-                return self._sign_in_locked(client_id, secret, keycloak_username, password, client_ip, row)
+                yield
         except LockTimeout:
             raise errors.TooManyRequestsError() from None
 
@@ -247,7 +254,8 @@ class CognitoService(AccountOperations):
 
     def _refusal_reason(self, username, user_id, client_id, sent_ms) -> str:
         """Why Keycloak refused a grant: 'busy' (its brute-force bookkeeping of an earlier login
-        was still running), 'locked' (a real lockout) or 'credentials' (anything else)."""
+        was still running), 'locked' (a real lockout) or 'credentials' (anything else); Cognito's
+        InternalErrorException when the Admin API cannot tell."""
         try:
             admin = self.admin_factory()
             if user_id is None:
@@ -264,10 +272,12 @@ class CognitoService(AccountOperations):
                 return "credentials"
             status = admin.connection.raw_get(
                 f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user_id}").json()
-        except Exception as exc:  # the explanation is best effort: the refusal stands without it
+        except Exception as exc:
+            # Without the explanation a right password could be answered as a wrong one (Keycloak
+            # still busy with the previous login): the service says it cannot answer instead.
             ADMIN_CALLS.labels("error").inc()
             log.warning("could not explain a Keycloak refusal", extra={"error": type(exc).__name__})
-            return "credentials"
+            raise errors.InternalError() from None
         return "locked" if status.get("disabled") else "busy"
 
     def _refusal(self, exc: OAuthError, client_id, username, client_ip):

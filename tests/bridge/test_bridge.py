@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from identity.legacy.models import MigrationState
+from tests.busy import settled_page
 from tests.cognito.fixtures import store_row
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
 from tests.cognito.test_sign_in import verify_like_cognito
@@ -49,7 +50,8 @@ def test_pending_kii_user_signs_in_at_the_login_page(live_service, legacy_user, 
     assert row.state == MigrationState.migrated and row.password_hash is None
     assert [c["type"] for c in master_admin.get_credentials(user["id"])] == ["password"]
     # By email this time; Keycloak holds the password, the bridge is not asked again.
-    response, verifier = login_page(live_service, "bridge-user@example.com", "Kii-Browser-1")
+    response, verifier = settled_page(lambda: login_page(live_service, "bridge-user@example.com", "Kii-Browser-1"),
+                                      master_admin, user["id"])
     assert response.status_code == 302
     exchange(live_service, response, verifier)
 
@@ -69,12 +71,16 @@ def test_bridge_refuses_without_the_secret(live_service):
                          headers={"Authorization": "Bearer wrong"}).status_code == 403
 
 
-def test_locked_out_and_disabled_users(live_service, legacy_user):
+def test_locked_out_and_disabled_users(live_service, legacy_user, master_admin):
     locked = legacy_user(password="Kii-Locked-1")
-    for _ in range(5):
-        response, _ = login_page(live_service, locked["username"], "wrong")
+    for failures in range(1, 6):
+        # Five wrong passwords judged by the bridge (a try Keycloak turned away as busy is repeated).
+        response, _ = settled_page(lambda: login_page(live_service, locked["username"], "wrong"),
+                                   master_admin, locked["id"])
         assert response.status_code == 200
-    response, _ = login_page(live_service, locked["username"], "Kii-Locked-1")
+        assert store_row(live_service["app"], locked["kii_user_id"]).failed_attempts == failures
+    response, _ = settled_page(lambda: login_page(live_service, locked["username"], "Kii-Locked-1"),
+                               master_admin, locked["id"])
     assert response.status_code == 200, "a locked-out user does not get in, even with the right password"
     assert store_row(live_service["app"], locked["kii_user_id"]).state == MigrationState.pending
 
@@ -105,5 +111,6 @@ def test_bridge_down_fails_like_a_wrong_password_within_bounded_time(live_servic
     finally:
         bootstrap(master_admin, realm)
         master_admin.change_current_realm(TEST_REALM)
-    response, verifier = login_page(live_service, user["username"], "Kii-Down-1")
+    response, verifier = settled_page(lambda: login_page(live_service, user["username"], "Kii-Down-1"),
+                                      master_admin, user["id"])
     assert response.status_code == 302  # back up: the same password gets in

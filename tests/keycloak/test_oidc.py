@@ -50,9 +50,10 @@ def test_expires_in_is_the_lifetime_the_token_was_issued_with():
 
 
 def test_every_grant_reports_the_configured_lifetime(realm, keycloak_url, kc_user):
-    user = kc_user(password="Token-Pass-1")
     oidc = oidc_for(keycloak_url, realm.realm)
     for _ in range(5):
+        # A user each: Keycloak refuses the same user's next login while it records the previous one.
+        user = kc_user(password="Token-Pass-1")
         tokens = oidc.password_grant("mobile", None, user["username"], user["password"])
         assert tokens["expires_in"] == 3600
         assert oidc.refresh_grant("mobile", None, tokens["refresh_token"])["expires_in"] == 3600
@@ -121,15 +122,17 @@ def _child_sign_in(oidc: OIDC, username: str, password: str, results) -> None:
 
 def test_a_forked_process_gets_its_own_handle(realm, keycloak_url, kc_user):
     # gunicorn forks workers from the master: a handle (and its connections) must not cross a fork.
-    user = kc_user(password="Fork-Pass-1")
+    # A user per sign-in: Keycloak refuses the same user's next login while it records the previous one.
+    parent, child_user, after = (kc_user(password=f"Fork-Pass-{i}") for i in range(3))
     oidc = oidc_for(keycloak_url, realm.realm)
-    assert oidc.password_grant("mobile", None, user["username"], user["password"])  # the parent's handle
+    assert oidc.password_grant("mobile", None, parent["username"], parent["password"])  # the parent's handle
     parent_handle = oidc.curl
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    child = context.Process(target=_child_sign_in, args=(oidc, user["username"], user["password"], results))
+    child = context.Process(target=_child_sign_in, args=(oidc, child_user["username"], child_user["password"],
+                                                         results))
     child.start()
     child.join(60)
     assert results.get(timeout=5) is True
     assert oidc.curl is parent_handle
-    assert oidc.password_grant("mobile", None, user["username"], user["password"])["access_token"]
+    assert oidc.password_grant("mobile", None, after["username"], after["password"])["access_token"]
