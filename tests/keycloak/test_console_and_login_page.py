@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from identity.legacy.models import MigrationState
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
@@ -122,12 +123,12 @@ def test_support_staff_find_a_kii_user_see_the_state_and_send_a_reset(browser, k
     page.click("[data-testid=user-attribute-search-add-filter-button]")
     page.click("[data-testid=search-user-attribute-btn]")
     page.get_by_role("link", name=user["username"]).click()
-    page.wait_for_selector("#migration_state")
-    # The migration state, read-only, beside the Kii userID.
-    assert page.input_value("#kii_user_id") == user["kii_user_id"]
-    assert page.input_value("#migration_state") == "pending"
-    assert page.is_disabled("#migration_state") and page.is_disabled("#kii_user_id")
-    assert "Migration state" in page.inner_text("main")
+    # The migration state, read-only, beside the Kii userID (expect: the form fills in after it appears).
+    expect(page.locator("#kii_user_id")).to_have_value(user["kii_user_id"])
+    expect(page.locator("#migration_state")).to_have_value("pending")
+    expect(page.locator("#migration_state")).to_be_disabled()
+    expect(page.locator("#kii_user_id")).to_be_disabled()
+    expect(page.locator("main")).to_contain_text("Migration state")
     page.locator("#migration_state_changed_at").scroll_into_view_if_needed()
     screenshot(page, "console-user.png")
 
@@ -152,6 +153,7 @@ def test_support_staff_find_a_kii_user_see_the_state_and_send_a_reset(browser, k
 
 def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support_agent, kc_user):
     context, page, _ = console_login(browser, keycloak_url, support_agent)
+    expect(page.locator("nav").first).to_contain_text("Users")  # the menu drawn for this agent's rights
     navigation = page.inner_text("nav")
     assert "Users" in navigation and "Realm settings" not in navigation and "Clients" not in navigation
     page.goto(f"{keycloak_url}/admin/{TEST_REALM}/console/#/{TEST_REALM}/realm-settings")
