@@ -19,10 +19,18 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 
 from tests.used_secrets import remember
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests: the same examples on every run by default, so `make test` (and CI) passes or fails
+# on the code, not on the draw; HYPOTHESIS_PROFILE=explore draws new ones on each run, to hunt bugs.
+settings.register_profile("repeatable", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 # The live service, SMTP server and legacy-user fixtures, and the browser, shared by the test packages.
 pytest_plugins = ["tests.cognito.fixtures", "tests.browser"]
 TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
