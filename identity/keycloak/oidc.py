@@ -7,9 +7,8 @@ address the service reaches it at. One pooled HTTP session per process.
 
 The token endpoint (every sign-in and refresh) is called through libcurl
 (pycurl), one handle per thread: measured here (docs/benchmarks.md), about a
-quarter of urllib3's CPU per call and a fifth of requests', which on a refresh
-is most of what the service itself spends. The rarer calls keep requests'
-conveniences.
+quarter of urllib3's CPU per call and a fifth of requests'. The rarer calls
+keep requests' conveniences.
 """
 
 from __future__ import annotations
