@@ -70,7 +70,12 @@ def init_app(app) -> None:
 
 def _create_app():
     from identity import create_app
-    return create_app()
+    from identity.config import ConfigurationError
+
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        raise SystemExit(f"identity: {exc}") from None
 
 
 cli = FlaskGroup(create_app=_create_app, help="The China-region identity service.")

@@ -16,6 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class ConfigurationError(Exception):
+    """A setting the service must not start with; the message names the settings, never a value."""
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -61,7 +65,8 @@ SETTINGS = [
     Setting("BRIDGE_SECRET", None, "Shared secret of the Keycloak bridge (the same value Keycloak's "
             "provider is started with); without it the bridge refuses every request.", secret=True),
     Setting("LEGACY_HASH_KEY", None, "The Kii hash-key (secret), for bare and keyless HMAC hashes.", secret=True),
-    Setting("LEGACY_HASH_KEY_FILE", None, "File holding the hash-key instead (first line, trailing newline ignored)."),
+    Setting("LEGACY_HASH_KEY_FILE", None, "File holding the hash-key instead (first line, trailing newline ignored); "
+            "setting both this and `IDENTITY_LEGACY_HASH_KEY` refuses to start."),
     Setting("LEGACY_DEFAULT_SCHEME", "hmac-sha256;encoding=hex",
             "Scheme for bare Kii hashes: `<digest>;encoding=<hex|base64>[;template=...]`."),
     Setting("LEGACY_LAYER_TIME_COST", 2, "argon2id iterations of the layer `identity legacy wrap` puts on legacy hashes."),
@@ -106,9 +111,14 @@ SETTINGS = [
 def load(app, test_config=None) -> None:
     app.config.from_mapping({s.name: s.default for s in SETTINGS})
     app.config.from_prefixed_env("IDENTITY")
+    if "FAILPOINTS" in app.config:
+        # Crash injection is a test's tool: the environment is production's configuration.
+        raise ConfigurationError("IDENTITY_FAILPOINTS is set: crash injection is for the test suite only")
     if test_config:
         app.config.from_mapping(test_config)
     cfg = app.config
+    if cfg.get("FAILPOINTS") and not cfg.get("TESTING"):
+        raise ConfigurationError("FAILPOINTS given without TESTING: crash injection is for the test suite only")
     cfg["SQLALCHEMY_DATABASE_URI"] = cfg["DATABASE_URL"]
     # Werkzeug refuses a longer body before reading it (and stops a chunked one at the limit).
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["MAX_REQUEST_BYTES"])
@@ -129,7 +139,7 @@ def load(app, test_config=None) -> None:
     cfg["KEYCLOAK_PUBLIC_URL"] = str(cfg["KEYCLOAK_PUBLIC_URL"] or cfg["PUBLIC_BASE_URL"]).rstrip("/")
     if isinstance(cfg["APP_CLIENT_SECRETS"], str):
         cfg["APP_CLIENT_SECRETS"] = json.loads(cfg["APP_CLIENT_SECRETS"] or "{}")
-    cfg.setdefault("FAILPOINTS", frozenset())  # tests only: named steps at which to simulate a crash
+    cfg["FAILPOINTS"] = frozenset(cfg.get("FAILPOINTS") or ())  # tests only: steps at which to simulate a crash
     if isinstance(cfg["KEYCLOAK_APP_REDIRECT_URIS"], str):
         cfg["KEYCLOAK_APP_REDIRECT_URIS"] = [u for u in cfg["KEYCLOAK_APP_REDIRECT_URIS"].split(",") if u]
     if cfg["DATABASE_URL"].startswith("sqlite:///"):
@@ -138,6 +148,10 @@ def load(app, test_config=None) -> None:
 
 def legacy_hash_key(cfg) -> bytes | None:
     """The hash-key as bytes, from the setting or its file; None when neither is set."""
+    if cfg.get("LEGACY_HASH_KEY") and cfg.get("LEGACY_HASH_KEY_FILE"):
+        # Which one wins would be a guess: the operator's file silently ignored, or the reverse.
+        raise ConfigurationError("IDENTITY_LEGACY_HASH_KEY and IDENTITY_LEGACY_HASH_KEY_FILE are both set: "
+                                 "set one of them")
     if cfg.get("LEGACY_HASH_KEY"):
         return str(cfg["LEGACY_HASH_KEY"]).encode()
     path = cfg.get("LEGACY_HASH_KEY_FILE")

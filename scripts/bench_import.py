@@ -94,6 +94,7 @@ class Bench:
         mysql("DROP DATABASE IF EXISTS identity_bench; CREATE DATABASE identity_bench CHARACTER SET utf8mb4 "
               "COLLATE utf8mb4_unicode_ci;")
         env = self.identity_env(realm)
+        env.pop("IDENTITY_LEGACY_HASH_KEY", None)  # the export's own key file, not the shell's
         env["IDENTITY_LEGACY_HASH_KEY_FILE"] = str(export / "hash-key")
         subprocess.run([IDENTITY, "db", "upgrade"], env=env, check=True, capture_output=True)
         subprocess.run([IDENTITY, "keycloak", "bootstrap"], env=env, check=True, capture_output=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from identity import config, create_app
 
@@ -38,7 +40,7 @@ def test_hash_key_from_file(tmp_path):
     key_file = tmp_path / "hash-key"
     key_file.write_bytes(b"file-key\n")
     assert config.legacy_hash_key({"LEGACY_HASH_KEY": None, "LEGACY_HASH_KEY_FILE": str(key_file)}) == b"file-key"
-    assert config.legacy_hash_key({"LEGACY_HASH_KEY": "env-key", "LEGACY_HASH_KEY_FILE": str(key_file)}) == b"env-key"
+    assert config.legacy_hash_key({"LEGACY_HASH_KEY": "env-key", "LEGACY_HASH_KEY_FILE": None}) == b"env-key"
     assert config.legacy_hash_key({"LEGACY_HASH_KEY": None, "LEGACY_HASH_KEY_FILE": None}) is None
 
 
@@ -60,3 +62,35 @@ def test_legacy_settings_from_config(tmp_path):
     assert settings.hash_key == b"from-file"
     assert settings.scheme.digest == "sha256" and settings.scheme.encoding == "base64"
     assert "from-file" not in repr(settings.context())
+
+
+def test_hash_key_set_twice_refuses_to_start(tmp_path):
+    # var/dev.env sets the variable: an operator's file beside it must not be silently ignored.
+    key_file = tmp_path / "hash-key"
+    key_file.write_bytes(b"file-key\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDENTITY_")}
+    env.update(IDENTITY_DATABASE_URL=f"sqlite:///{tmp_path}/x.db", IDENTITY_LEGACY_HASH_KEY="env-key-value",
+               IDENTITY_LEGACY_HASH_KEY_FILE=str(key_file))
+    result = subprocess.run([str(Path(sys.executable).parent / "identity"), "db", "current"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("identity: IDENTITY_LEGACY_HASH_KEY and IDENTITY_LEGACY_HASH_KEY_FILE are both "
+                                     "set: set one of them")
+    assert "env-key-value" not in result.stderr and "file-key" not in result.stderr
+
+
+def test_failpoints_are_out_of_reach_of_the_environment(monkeypatch, tmp_path):
+    import pytest
+
+    # Crash injection is for the tests' own configuration only: production configuration is the
+    # environment, and a failpoint set there refuses to start instead of crashing sign-ins.
+    monkeypatch.setenv("IDENTITY_FAILPOINTS", '["before_commit"]')
+    with pytest.raises(config.ConfigurationError, match="IDENTITY_FAILPOINTS"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    monkeypatch.delenv("IDENTITY_FAILPOINTS")
+    with pytest.raises(config.ConfigurationError, match="FAILPOINTS"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "FAILPOINTS": frozenset({"before_commit"})})
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "TESTING": True,
+                      "FAILPOINTS": frozenset({"before_commit"})})
+    assert app.config["FAILPOINTS"] == frozenset({"before_commit"})
+    assert create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}).config["FAILPOINTS"] == frozenset()
