@@ -32,7 +32,7 @@ settings.register_profile("repeatable", derandomize=True, database=None, deadlin
 settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 # The live service, SMTP server and legacy-user fixtures, and the browser, shared by the test packages.
-pytest_plugins = ["tests.cognito.fixtures", "tests.browser"]
+pytest_plugins = ["tests.cognito.fixtures", "tests.browser", "tests.session_checks"]
 TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
 SECRET_SETTING = re.compile(r"SECRET|PASSWORD|HASH_KEY")
 
@@ -60,8 +60,8 @@ def dev_env() -> dict[str, str]:
 @pytest.fixture(scope="session", autouse=True)
 def suite_logs(tmp_path_factory):
     """The service's log lines of the whole suite, formatted and redacted as in production, in a file
-    under the suite's temporary directory (tests/test_zz_secrets.py reads it, and every *.log and
-    report there). Keycloak's log is read from where it stood when the suite began."""
+    under the suite's temporary directory (the session's secrets scan, tests/session_checks.py, reads
+    it, every *.log and report there). Keycloak's log is read from where it stood when the suite began."""
     from identity.logs import json_handler
 
     directory = tmp_path_factory.mktemp("suite-logs")
@@ -70,7 +70,10 @@ def suite_logs(tmp_path_factory):
     logging.getLogger().addHandler(handler)
     keycloak_log = ROOT / "var" / "keycloak.log"
     start = keycloak_log.stat().st_size if keycloak_log.exists() else 0
-    yield {"base": tmp_path_factory.getbasetemp(), "keycloak_log": keycloak_log, "keycloak_from": start}
+    from tests import secrets_scan
+
+    secrets_scan.SESSION.update(base=tmp_path_factory.getbasetemp(), keycloak_log=keycloak_log, keycloak_from=start)
+    yield secrets_scan.SESSION
     logging.getLogger().removeHandler(handler)
     handler.close()
 

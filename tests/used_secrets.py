@@ -1,4 +1,4 @@
-"""Every secret the suite hands to the system under test, so tests/test_zz_secrets.py can look for
+"""Every secret the suite hands to the system under test, so the session's secrets scan (tests/secrets_scan.py) can look for
 each of them in every log line and report the suite wrote."""
 
 from __future__ import annotations

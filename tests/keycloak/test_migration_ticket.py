@@ -30,7 +30,7 @@ def migrate(app_ctx, realm):
 
     def call(user: dict, ticket_for: str | None = "mobile"):
         moved, ticket = migrate_password(keycloak.admin, realm.realm, user["id"], PASSWORD, ticket_for)
-        remember(ticket)  # the suite's logs are scanned for it (tests/test_zz_secrets.py)
+        remember(ticket)  # the suite's logs are scanned for it (tests/session_checks.py)
         return moved, ticket
 
     return call
