@@ -8,6 +8,8 @@ PID_FILE="$ROOT/var/gunicorn.pid"
 LOG_FILE="$ROOT/var/service.log"
 BIND="${IDENTITY_BIND:-127.0.0.1:8000}"
 export IDENTITY_BIND="$BIND"
+# Local only: the login pages on the service's origin (nginx does this in production; the setting is off by default).
+export IDENTITY_KEYCLOAK_PROXY="${IDENTITY_KEYCLOAK_PROXY:-true}"
 
 running() { [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 

@@ -60,8 +60,10 @@ def test_compose_variables_are_documented_and_settings_exist():
 
 
 def test_nginx_routes_to_compose_services_and_existing_paths():
-    for host in re.findall(r"server (\w+):\d+;", NGINX):
-        assert host in COMPOSE["services"], host
+    environment = COMPOSE["services"]["nginx"]["environment"]
+    for upstream in re.findall(r"server \$\{(\w+)\};", NGINX):
+        host, _, port = environment[upstream].partition(":")
+        assert host in COMPOSE["services"] and port.isdigit(), upstream
     for upstream in re.findall(r"proxy_pass http://(\w+);", NGINX):
         assert re.search(rf"upstream {upstream} {{", NGINX), upstream
     for variable in set(re.findall(r"\$\{([A-Z_]+)\}", NGINX)):
@@ -70,4 +72,13 @@ def test_nginx_routes_to_compose_services_and_existing_paths():
     for path in ("/", "/oauth2/authorize", "/oauth2/token", "/logout", "/healthz",
                  "/realms/<realm>/.well-known/jwks.json", "/realms/<realm>/.well-known/openid-configuration"):
         assert path in routes, path
-    assert "/bridge/" in NGINX and "return 404" in NGINX  # the bridge is never public
+    # What the public server lets through is held by tests/test_edge.py, with nginx running this file.
+
+
+def test_production_sets_its_own_redirect_uris_and_console_allow_list():
+    """L5: compose never falls back to the development redirect URIs; the console's allow-list has
+    no default either."""
+    service_env = COMPOSE["x-service-env"]
+    assert service_env["IDENTITY_KEYCLOAK_APP_REDIRECT_URIS"] == "${IDENTITY_KEYCLOAK_APP_REDIRECT_URIS:?}"
+    assert service_env["IDENTITY_KEYCLOAK_PROXY"] == "false"
+    assert COMPOSE["services"]["nginx"]["environment"]["IDENTITY_ADMIN_ALLOW"] == "${IDENTITY_ADMIN_ALLOW:?}"
