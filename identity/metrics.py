@@ -23,10 +23,14 @@ OPERATION_SECONDS = Histogram("identity_operation_seconds", "Latency of each Cog
 ADMIN_CALLS = Counter("identity_keycloak_admin_calls_total", "Keycloak Admin API calls by outcome", ["outcome"])
 LOCKOUTS = Counter("identity_lockouts_total", "Accounts or addresses locked out after failed sign-ins", ["kind"])
 CODES_SENT = Counter("identity_codes_sent_total", "One-time codes sent by email", ["purpose"])
+CODE_DELIVERY_FAILURES = Counter("identity_code_delivery_failures_total", "One-time codes the mail server did not "
+                                 "take (the code is withdrawn; the user asks again)", ["purpose"])
 ADMISSION_REFUSALS = Counter("identity_admission_refusals_total", "Requests refused at saturation "
                              "(TooManyRequestsException / 503) because every slot stayed busy", ["kind"])
 KEYCLOAK_BUSY_RETRIES = Counter("identity_keycloak_busy_retries_total", "Password checks repeated because Keycloak "
                                 "was still recording the same user's previous login (brute-force bookkeeping)")
+JWKS_FETCHES = Counter("identity_jwks_fetches_total", "Fetches of Keycloak's signing keys (JWKS) for verifying "
+                       "access tokens and for the published jwks.json")
 MIGRATION_TICKETS = Counter("identity_migration_tickets_total", "First-login token requests made with Keycloak's "
                             "migration ticket: used, or refused (the password was checked instead)", ["result"])
 

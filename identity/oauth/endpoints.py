@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from identity.admission import Overloaded
+from identity.cognito.clients import OAuthClientError
 from identity.keycloak.oidc import KeycloakUnavailable, OAuthError
 
 bp = Blueprint("oauth", __name__)
@@ -101,20 +102,29 @@ def authorize():
     return redirect(f"{_keycloak_endpoint('auth')}?{urlencode(list(request.args.items(multi=True)))}", 302)
 
 
+def _client_refused(exc: OAuthClientError):
+    response = jsonify(error=exc.error, error_description=exc.description)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="oauth2"'  # RFC 6749 5.2
+    response.headers["Cache-Control"], response.headers["Pragma"] = "no-store", "no-cache"
+    return response, exc.status
+
+
 @bp.post("/oauth2/token")
 @admitted
 def token():
     form = request.form.to_dict()
-    client_id, secret = form.pop("client_id", None), form.pop("client_secret", None)
-    if request.authorization and request.authorization.type == "basic":
-        client_id, secret = request.authorization.username, request.authorization.password
     service = _service()
-    if client_id not in service.clients:
-        return jsonify(error="invalid_client"), 401
+    try:
+        client_id, secret = service.clients.authenticate(form, request.headers.get("Authorization"))
+    except OAuthClientError as exc:
+        return _client_refused(exc)
+    for name in ("client_id", "client_secret"):  # Keycloak gets the authenticated client, added by the call
+        form.pop(name, None)
     if form.get("grant_type") not in ("authorization_code", "refresh_token"):
         return jsonify(error="unsupported_grant_type"), 400
     try:
-        tokens = service.oidc.code_grant(form, client_id, secret or service.clients[client_id])
+        tokens = service.oidc.code_grant(form, client_id, secret)
     except OAuthError as exc:
         return jsonify(error=exc.error), 400
     except KeycloakUnavailable:
@@ -143,16 +153,14 @@ def userinfo():
 @bp.post("/oauth2/revoke")
 @admitted
 def revoke():
-    """200 with an empty body, whatever the token (as Cognito answers)."""
-    client_id = request.form.get("client_id")
-    secret = request.form.get("client_secret")
-    if request.authorization and request.authorization.type == "basic":
-        client_id, secret = request.authorization.username, request.authorization.password
+    """200 with an empty body, whatever the token (as Cognito answers), once the client is authenticated."""
     service = _service()
-    if client_id not in service.clients:
-        return jsonify(error="invalid_client"), 401
     try:
-        service.oidc.revoke(client_id, secret or service.clients[client_id], request.form.get("token", ""))
+        client_id, secret = service.clients.authenticate(request.form, request.headers.get("Authorization"))
+    except OAuthClientError as exc:
+        return _client_refused(exc)
+    try:
+        service.oidc.revoke(client_id, secret, request.form.get("token", ""))
     except OAuthError:
         pass
     except KeycloakUnavailable:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
+from dataclasses import replace
 
 import pytest
 import requests
 from keycloak.exceptions import KeycloakError
 
 from identity.keycloak.bootstrap import bootstrap
+from tests.conftest import SECRET_CLIENT
+from tests.used_secrets import remember
 
 
 def snapshot(admin, realm_name: str) -> str:
@@ -16,7 +21,7 @@ def snapshot(admin, realm_name: str) -> str:
     admin.change_current_realm(realm_name)
     realm = admin.get_realm(realm_name)
     clients = []
-    for client_id in ("mobile", "identity-service"):
+    for client_id in ("mobile", "identity-service", SECRET_CLIENT):
         uuid = admin.get_client_id(client_id)
         clients.append({
             "client": admin.get_client(uuid),
@@ -79,6 +84,71 @@ def test_remakes_a_direct_grant_flow_cut_short(master_admin, realm, kc_user):
                                   "password": "not-the-password"})
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert bootstrap(master_admin, realm) == []
+
+
+def contract(admin, client_id: str) -> dict:
+    """What decides a client's token claims: its mappers (its own id aside) and its scopes."""
+    uuid = admin.get_client_id(client_id)
+    mappers = []
+    for mapper in sorted(admin.get_mappers_from_client(uuid), key=lambda m: m["name"]):
+        config = dict(mapper["config"])
+        if mapper["name"] == "client_id":
+            assert config.pop("claim.value") == client_id
+        mappers.append((mapper["name"], mapper["protocolMapper"], sorted(config.items())))
+    return {"mappers": mappers,
+            "default": sorted(s["name"] for s in admin.get_client_default_client_scopes(uuid)),
+            "optional": sorted(s["name"] for s in admin.get_client_optional_client_scopes(uuid))}
+
+
+def claims_of(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_declared_clients_get_the_app_clients_token_contract(master_admin, realm, keycloak_url, kc_user):
+    """Each client of IDENTITY_APP_CLIENT_SECRETS is made, confidential, with its secret and the app
+    client's mappers and scopes; a second run changes nothing; a new secret is set, never printed."""
+    other, secret, new_secret = "partner-app", secrets.token_hex(20), secrets.token_hex(20)
+    remember(secret, new_secret)
+    settings = replace(realm, app_client_secrets={**realm.app_client_secrets, other: secret})
+    master_admin.change_current_realm(realm.realm)
+    try:
+        changes = bootstrap(master_admin, settings)
+        assert changes[0] == f"created client {other}"
+        assert all(f"client {other}" in c for c in changes) and not any(secret in c for c in changes)
+        assert bootstrap(master_admin, settings) == []
+        master_admin.change_current_realm(realm.realm)
+        made = master_admin.get_client(master_admin.get_client_id(other))
+        assert (made["publicClient"], made["clientAuthenticatorType"], made["secret"]) == \
+            (False, "client-secret", secret)
+        assert contract(master_admin, other) == contract(master_admin, "mobile") == \
+            contract(master_admin, SECRET_CLIENT)
+
+        user = kc_user(password="Partner-Pass-1")
+        url = f"{keycloak_url}/realms/{realm.realm}/protocol/openid-connect/token"
+        form = {"grant_type": "password", "client_id": other, "username": user["username"],
+                "password": "Partner-Pass-1", "scope": "openid"}
+        assert requests.post(url, data=form, timeout=30).status_code == 401  # confidential: no secret, no token
+        tokens = requests.post(url, data={**form, "client_secret": secret}, timeout=30).json()
+        access, identity = claims_of(tokens["access_token"]), claims_of(tokens["id_token"])
+        assert (access["client_id"], access["token_use"], access["username"]) == (other, "access", user["username"])
+        assert (identity["aud"], identity["token_use"], identity["cognito:username"]) == \
+            (other, "id", user["username"])
+
+        changes = bootstrap(master_admin, replace(settings, app_client_secrets={**settings.app_client_secrets,
+                                                                                 other: new_secret}))
+        assert changes == [f"updated client {other}: secret"]
+    finally:
+        master_admin.change_current_realm(realm.realm)
+        master_admin.delete_client(master_admin.get_client_id(other))
+
+
+@pytest.mark.parametrize("client_id", ["mobile", "identity-service"])
+def test_a_declared_client_cannot_be_the_app_or_admin_client(master_admin, realm, client_id):
+    before = snapshot(master_admin, realm.realm)
+    with pytest.raises(ValueError, match=client_id):
+        bootstrap(master_admin, replace(realm, app_client_secrets={client_id: "x" * 32}))
+    assert snapshot(master_admin, realm.realm) == before
 
 
 def test_realm_settings(master_admin, realm):
