@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -37,6 +37,8 @@ class Settings:
     smtp_starttls: bool = False
     smtp_tls: bool = False
     mail_from: str = "no-reply@example.cn"
+    # Confidential app clients (IDENTITY_APP_CLIENT_SECRETS): client id -> secret.
+    app_client_secrets: dict[str, str] = field(default_factory=dict)
     config_dir: Path = CONFIG_DIR
 
     @classmethod
@@ -52,6 +54,7 @@ class Settings:
             realm_display_name=cfg.get("REALM_DISPLAY_NAME") or cls.realm_display_name,
             smtp_host=cfg["SMTP_HOST"], smtp_port=int(cfg["SMTP_PORT"]), smtp_starttls=bool(cfg["SMTP_STARTTLS"]),
             smtp_tls=bool(cfg["SMTP_TLS"]), mail_from=cfg["MAIL_FROM"],
+            app_client_secrets={str(k): str(v) for k, v in dict(cfg["APP_CLIENT_SECRETS"] or {}).items()},
         )
 
 
@@ -88,6 +91,25 @@ def load_template(name: str, settings: Settings):
     return json.loads(_PLACEHOLDER.sub(fill, text))
 
 
+def desired_clients(settings: Settings) -> list[dict]:
+    """config/keycloak/clients.json, and each client declared with a secret: the app client's own entry
+    (its mappers and scopes, so its tokens carry the same claims) made confidential, with its id and secret."""
+    clients = load_template("clients.json", settings)
+    for client_id, secret in sorted(settings.app_client_secrets.items()):
+        if client_id in (settings.app_client_id, settings.admin_client_id):
+            raise ValueError(f"IDENTITY_APP_CLIENT_SECRETS names client {client_id}, which is not an app client "
+                             "with a secret")
+        if not secret:
+            raise ValueError(f"IDENTITY_APP_CLIENT_SECRETS: client {client_id} has an empty secret")
+        own = replace(settings, app_client_id=client_id)
+        entry = next(c for c in load_template("clients.json", own) if c["clientId"] == client_id)
+        clients.append({**entry, "name": f"App client {client_id}",
+                        "description": "Confidential app client (IDENTITY_APP_CLIENT_SECRETS): the app client's "
+                                       "token contract, with a secret",
+                        "publicClient": False, "clientAuthenticatorType": "client-secret", "secret": secret})
+    return clients
+
+
 def differs(desired, actual) -> bool:
     """True when `actual` lacks anything `desired` sets (extra fields in `actual` are fine)."""
     if isinstance(desired, dict):
@@ -112,15 +134,18 @@ def connect(settings: Settings, username: str, password: str) -> KeycloakAdmin:
 
 def bootstrap(admin: KeycloakAdmin, settings: Settings) -> list[str]:
     changes = Changes()
+    clients = desired_clients(settings)  # a wrong declaration stops the run before anything is written
     _realm(admin, settings, changes)
     admin.change_current_realm(settings.realm)
     scope_ids = _client_scopes(admin, settings, changes)
-    for desired in load_template("clients.json", settings):
+    for desired in clients:
         _client(admin, desired, scope_ids, changes)
     _user_profile(admin, settings, changes)
     _browser_flow(admin, settings, changes)
+    _reset_credentials_flow(admin, settings, changes)
     _direct_grant_flow(admin, settings, changes)
     _support_group(admin, settings, changes)
+    _migration_caller(admin, settings, changes)
     _localization(admin, settings, changes)
     return changes.items
 
@@ -148,6 +173,10 @@ def _support_group(admin: KeycloakAdmin, settings: Settings, changes: Changes) -
     """The support staff's group and its realm-management roles, nothing more (least privilege)."""
     desired = load_template("support-group.json", settings)
     name = desired["name"]
+    if desired["oneTimeCodeRole"] not in desired["realmManagementRoles"]:
+        # Else the group's members would reach the console without the browser flow's one-time code.
+        raise ValueError(f"support-group.json: oneTimeCodeRole {desired['oneTimeCodeRole']!r} is not one of "
+                         f"the group's realmManagementRoles")
     group = next((g for g in admin.get_groups({"search": name, "exact": True}) if g["name"] == name), None)
     if group is None:
         admin.create_group({"name": name})
@@ -165,6 +194,20 @@ def _support_group(admin: KeycloakAdmin, settings: Settings, changes: Changes) -
         admin.delete_group_client_roles(group["id"], management,
                                         [admin.get_client_role(management, role) for role in surplus])
         changes.add(f"revoked realm-management roles {surplus} from group {name}")
+
+
+# The realm attribute naming the one client whose service account may call the provider's
+# legacy-migration endpoint (keycloak_spi_bridge, LegacyMigrationResource); without it, nobody may.
+MIGRATION_CALLER_ATTRIBUTE = "legacyMigrationServiceClient"
+
+
+def _migration_caller(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    attributes = dict(admin.get_realm(settings.realm).get("attributes") or {})
+    if attributes.get(MIGRATION_CALLER_ATTRIBUTE) != settings.admin_client_id:
+        # The Admin API drops attributes a realm update leaves out: send them all.
+        attributes[MIGRATION_CALLER_ATTRIBUTE] = settings.admin_client_id
+        admin.update_realm(settings.realm, {"attributes": attributes})
+        changes.add(f"set realm attribute {MIGRATION_CALLER_ATTRIBUTE} to {settings.admin_client_id}")
 
 
 def _realm(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
@@ -308,16 +351,21 @@ def _user_profile(admin: KeycloakAdmin, settings: Settings, changes: Changes) ->
 
 BROWSER_FLOW = "browser-legacy"
 BRIDGE_PROVIDER = "legacy-bridge-password-form"
+OTP_FORM = "auth-otp-form"
 
 
 def _browser_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
-    """The browser flow with the legacy bridge in place of the username/password form.
+    """The browser flow (the login page, and the admin console of support staff): the legacy bridge
+    in place of the username/password form, then a one-time code from whoever must give one.
 
-    cookie (alternative) | forms (alternative): legacy-bridge-password-form (required,
-    configured with the bridge URL). The provider comes from keycloak_spi_bridge.
+    cookie (alternative) | forms (alternative): legacy-bridge-password-form (required, configured
+    with the bridge URL), then the conditional subflows of `_otp_subflows_of`, each ending in
+    Keycloak's OTP form. The provider comes from keycloak_spi_bridge. A flow an earlier bootstrap
+    made gets the steps it lacks; bound only once it is whole.
     """
     forms = f"{BROWSER_FLOW} forms"
-    if not any(f["alias"] == BROWSER_FLOW for f in admin.get_authentication_flows()):
+    existed = any(f["alias"] == BROWSER_FLOW for f in admin.get_authentication_flows())
+    if not existed:
         admin.create_authentication_flow({"alias": BROWSER_FLOW, "providerId": "basic-flow", "topLevel": True,
                                           "builtIn": False,
                                           "description": "Browser sign-in with legacy (Kii) passwords"})
@@ -337,22 +385,171 @@ def _browser_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) ->
             changes.add(f"set {execution.get('displayName')} {requirement} in {BROWSER_FLOW}")
     bridge = next(e for e in admin.get_authentication_flow_executions(BROWSER_FLOW)
                   if e.get("providerId") == BRIDGE_PROVIDER)
-    desired = {"bridge.url": settings.bridge_url, "bridge.timeout.ms": "2500"}
-    if bridge.get("authenticationConfig"):
-        current = admin.get_authenticator_config(bridge["authenticationConfig"])
-        if current.get("config") != desired:
-            admin.update_authenticator_config({**current, "config": desired}, bridge["authenticationConfig"])
-            changes.add(f"updated the bridge URL of {BROWSER_FLOW}")
-    else:
-        response = admin.connection.raw_post(
-            f"admin/realms/{settings.realm}/authentication/executions/{bridge['id']}/config",
-            data=json.dumps({"alias": f"{BROWSER_FLOW}-bridge", "config": desired}))
-        if response.status_code >= 400:
-            raise RuntimeError(f"bridge config: HTTP {response.status_code}")
-        changes.add(f"configured the bridge of {BROWSER_FLOW}")
+    _execution_config(admin, settings, bridge, f"{BROWSER_FLOW}-bridge",
+                      {"bridge.url": settings.bridge_url, "bridge.timeout.ms": "2500"},
+                      f"the bridge of {BROWSER_FLOW}", changes)
+    subflows = _otp_subflows_of(BROWSER_FLOW, settings)
+    made = _otp_subflows(admin, settings, forms, subflows, changes)
+    shape = [(0, "auth-cookie", "ALTERNATIVE"), (0, forms, "ALTERNATIVE"), (1, BRIDGE_PROVIDER, "REQUIRED"),
+             *_otp_shape(subflows, 1)]
+    if _flow_shape(admin, BROWSER_FLOW) != shape:
+        raise RuntimeError(f"authentication flow {BROWSER_FLOW} has steps the bootstrap does not make, or lacks "
+                           "some (is keycloak_spi_bridge installed?); compare it with the bootstrap's")
     if admin.get_realm(settings.realm).get("browserFlow") != BROWSER_FLOW:
         admin.update_realm(settings.realm, {"browserFlow": BROWSER_FLOW})
         changes.add(f"bound {BROWSER_FLOW} as the browser flow")
+    if existed and made:
+        _sign_out_support_staff(admin, settings, changes)
+
+
+def _sign_out_support_staff(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    """Sessions opened while the browser flow asked no one-time code would keep the console open
+    without one: their owners sign in again."""
+    name = load_template("support-group.json", settings)["name"]
+    group = next((g for g in admin.get_groups({"search": name, "exact": True}) if g["name"] == name), None)
+    members = admin.get_group_members(group["id"]) if group else []
+    for member in members:
+        admin.user_logout(member["id"])
+    if members:
+        changes.add(f"signed out the members of group {name}: their sessions were opened without a one-time code")
+
+
+def _otp_subflows_of(flow: str, settings: Settings) -> list[tuple[str, str, list[tuple[str, dict | None]]]]:
+    """The one-time code steps of the login page's flows: (alias, description, [(provider, config)]),
+    all required.
+
+    Holders of the support group's oneTimeCodeRole (they can manage users) always meet the OTP form;
+    one without an authenticator app is made to set one up (Keycloak's CONFIGURE_TOTP) before the
+    sign-in ends. Everyone else meets it once they configured an app, as in the direct-grant flow.
+    The role condition, negated in the second, keeps anyone from being asked twice.
+    """
+    role = f"realm-management.{load_template('support-group.json', settings)['oneTimeCodeRole']}"
+    return [
+        (f"{flow} OTP for user managers", "A one-time code; an authenticator app set up at the first sign-in",
+         [("conditional-user-role", {"condUserRole": role, "negate": "false"}), (OTP_FORM, None)]),
+        (f"{flow} conditional OTP", "A one-time code, for users who configured an authenticator app",
+         [("conditional-user-role", {"condUserRole": role, "negate": "true"}),
+          ("conditional-user-configured", None), (OTP_FORM, None)]),
+    ]
+
+
+def _otp_shape(subflows, level: int) -> list[tuple[int, str, str]]:
+    """What `_flow_shape` shows of the subflows, placed at `level`."""
+    shape = []
+    for alias, _, steps in subflows:
+        shape += [(level, alias, "CONDITIONAL")] + [(level + 1, provider, "REQUIRED") for provider, _ in steps]
+    return shape
+
+
+def _otp_subflows(admin: KeycloakAdmin, settings: Settings, parent: str,
+                  subflows: list[tuple[str, str, list[tuple[str, dict | None]]]], changes: Changes) -> bool:
+    """The conditional subflows at the end of `parent`, in order, each with exactly its steps, all
+    required. Any other set is made again whole (a missing OTP form would let the password alone in;
+    remade one by one, they would change order). True when anything had to change: the code was not
+    asked as it should have been."""
+    def present() -> list[dict]:
+        return [e for e in admin.get_authentication_flow_executions(parent)
+                if e["level"] == 0 and e.get("authenticationFlow")]
+
+    def steps_of(alias: str) -> list[str]:
+        return [e.get("providerId") for e in admin.get_authentication_flow_executions(alias) if e["level"] == 0]
+
+    have = present()
+    before = len(changes.items)
+    whole = [e.get("displayName") for e in have] == [alias for alias, _, _ in subflows] and all(
+        steps_of(alias) == [provider for provider, _ in steps] for alias, _, steps in subflows)
+    if have and not whole:
+        for execution in have:
+            admin.delete_authentication_flow_execution(execution["id"])
+            changes.add(f"removed an incomplete {execution.get('displayName')} from {parent}")
+        have = []
+    if not have:
+        for alias, description, steps in subflows:
+            admin.create_authentication_flow_subflow({"alias": alias, "type": "basic-flow",
+                                                      "provider": "registration-page-form",
+                                                      "description": description}, parent)
+            for provider, _ in steps:
+                admin.create_authentication_flow_execution({"provider": provider}, alias)
+            changes.add(f"created {alias} in {parent}")
+        have = present()
+    for subflow, (alias, _, steps) in zip(have, subflows):
+        for execution, (_, config) in zip(admin.get_authentication_flow_executions(alias), steps):
+            if execution.get("requirement") != "REQUIRED":
+                admin.update_authentication_flow_executions({**execution, "requirement": "REQUIRED"}, alias)
+                changes.add(f"set {execution.get('displayName')} REQUIRED in {alias}")
+            if config is not None:
+                _execution_config(admin, settings, execution, alias.replace(" ", "-"), config,
+                                  f"the condition of {alias}", changes)
+        # Conditional last: the subflow takes part only once its steps are in place.
+        if subflow.get("requirement") != "CONDITIONAL":
+            admin.update_authentication_flow_executions({**subflow, "requirement": "CONDITIONAL"}, parent)
+            changes.add(f"set {alias} CONDITIONAL in {parent}")
+    return len(changes.items) > before
+
+
+def _execution_config(admin: KeycloakAdmin, settings: Settings, execution: dict, alias: str, desired: dict,
+                      what: str, changes: Changes) -> None:
+    if execution.get("authenticationConfig"):
+        current = admin.get_authenticator_config(execution["authenticationConfig"])
+        if current.get("config") != desired:
+            admin.update_authenticator_config({**current, "config": desired}, execution["authenticationConfig"])
+            changes.add(f"updated {what}")
+        return
+    response = admin.connection.raw_post(
+        f"admin/realms/{settings.realm}/authentication/executions/{execution['id']}/config",
+        data=json.dumps({"alias": alias, "config": desired}))
+    if response.status_code >= 400:
+        raise RuntimeError(f"{what}: HTTP {response.status_code}")
+    changes.add(f"configured {what}")
+
+
+def _flow_shape(admin: KeycloakAdmin, flow: str) -> list[tuple[int, str, str]]:
+    """(level, provider or subflow name, requirement) of every step, in order."""
+    return [(e["level"], e.get("providerId") or e.get("displayName"), e.get("requirement"))
+            for e in admin.get_authentication_flow_executions(flow)]
+
+
+RESET_FLOW = "reset-credentials-otp"
+RESET_STEPS = ["reset-credentials-choose-user", "reset-credential-email", "reset-password"]
+
+
+def _reset_credentials_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
+    """"Forgot password" at the login page: Keycloak's built-in flow with the browser flow's one-time
+    code steps in place of its "Reset OTP", which takes a user's authenticator app away from whoever
+    holds the emailed link and lets them sign in with a new one (support staff would reach the
+    console with their mailbox alone).
+
+    choose user | send the email | reset password | the subflows of `_otp_subflows_of`, all at the
+    top. The new password is a required action, so it is set only after the code. A user who lost
+    both the password and the app asks support (docs/support.md).
+    """
+    flows = {f["alias"]: f for f in admin.get_authentication_flows()}
+    if RESET_FLOW in flows and [step for level, step, _ in _flow_shape(admin, RESET_FLOW)
+                                if level == 0 and step in RESET_STEPS] != RESET_STEPS:
+        if admin.get_realm(settings.realm).get("resetCredentialsFlow") == RESET_FLOW:
+            admin.update_realm(settings.realm, {"resetCredentialsFlow": "reset credentials"})
+        admin.delete_authentication_flow(flows.pop(RESET_FLOW)["id"])
+        changes.add(f"removed an incomplete {RESET_FLOW}")
+    if RESET_FLOW not in flows:
+        admin.create_authentication_flow({"alias": RESET_FLOW, "providerId": "basic-flow", "topLevel": True,
+                                          "builtIn": False,
+                                          "description": "Forgot password: the emailed link, then the one-time code"})
+        for provider in RESET_STEPS:
+            admin.create_authentication_flow_execution({"provider": provider}, RESET_FLOW)
+        changes.add(f"created authentication flow {RESET_FLOW}")
+    for execution in admin.get_authentication_flow_executions(RESET_FLOW):
+        if execution.get("providerId") in RESET_STEPS and execution.get("requirement") != "REQUIRED":
+            admin.update_authentication_flow_executions({**execution, "requirement": "REQUIRED"}, RESET_FLOW)
+            changes.add(f"set {execution.get('displayName')} REQUIRED in {RESET_FLOW}")
+    subflows = _otp_subflows_of(RESET_FLOW, settings)
+    _otp_subflows(admin, settings, RESET_FLOW, subflows, changes)
+    if _flow_shape(admin, RESET_FLOW) != [(0, step, "REQUIRED") for step in RESET_STEPS] + _otp_shape(subflows, 0):
+        raise RuntimeError(f"authentication flow {RESET_FLOW} has steps the bootstrap does not make, or lacks some; "
+                           "compare it with the bootstrap's")
+    previous = admin.get_realm(settings.realm).get("resetCredentialsFlow")
+    if previous != RESET_FLOW:
+        admin.update_realm(settings.realm, {"resetCredentialsFlow": RESET_FLOW})
+        changes.add(f"bound {RESET_FLOW} as the reset credentials flow (was {previous!r})")
 
 
 DIRECT_GRANT_FLOW = "direct-grant-legacy"
