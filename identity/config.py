@@ -36,15 +36,17 @@ SETTINGS = [
     Setting("KEYCLOAK_PUBLIC_URL", None,
             "Keycloak's public base URL, where browsers reach its login page (defaults to PUBLIC_BASE_URL: "
             "one origin, through nginx or KEYCLOAK_PROXY)."),
-    Setting("KEYCLOAK_PROXY", True, "Serve Keycloak's browser paths (/realms/..., /resources/...) from the "
-            "service's origin, as nginx does in production; turn off behind nginx."),
+    Setting("KEYCLOAK_PROXY", False, "Development only (`make run` turns it on): serve the app realm's login "
+            "pages, login-actions and resources from the service's origin, as nginx does in production."),
     Setting("KEYCLOAK_REALM", "china", "Realm that holds the users."),
     Setting("KEYCLOAK_APP_CLIENT_ID", "mobile", "Client id of the public app client (the Cognito `ClientId`)."),
     Setting("KEYCLOAK_APP_REDIRECT_URIS", ["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
             "Redirect URIs allowed for the app client (JSON list)."),
     Setting("APP_CLIENT_SECRETS", {},
             "App clients with a secret (Cognito clients that send SECRET_HASH): JSON object client id -> secret. "
-            "The public app client needs none.", secret=True),
+            "`identity keycloak bootstrap` makes each in Keycloak, confidential, with the app client's token "
+            "claims; each call proves the secret (SECRET_HASH, ClientSecret, or client_secret / HTTP Basic on "
+            "/oauth2/*), never filled in by the service. The public app client needs none.", secret=True),
     Setting("KEYCLOAK_ADMIN_CLIENT_ID", "identity-service",
             "Confidential client the service uses for the Admin API (service account)."),
     Setting("KEYCLOAK_ADMIN_CLIENT_SECRET", None, "Secret of that client; bootstrap sets it in Keycloak.",
@@ -88,14 +90,23 @@ SETTINGS = [
     Setting("SMTP_TLS", False, "Connect with TLS from the start (port 465)."),
     Setting("SMTP_USERNAME", None, "SMTP login, when the server wants one."),
     Setting("SMTP_PASSWORD", None, "Its password.", secret=True),
-    Setting("SMTP_TIMEOUT", 10, "Seconds before a delivery attempt gives up (the app then gets an error)."),
+    Setting("SMTP_TIMEOUT", 10, "Seconds before a delivery attempt gives up. Mail is sent after the answer: an "
+            "undelivered code is withdrawn, logged and counted (`identity_code_delivery_failures_total`)."),
     Setting("MAIL_FROM", "no-reply@example.cn", "Sender of those emails (and of Keycloak's, which the bootstrap "
             "points at the same SMTP server)."),
     Setting("REALM_DISPLAY_NAME", "健康账户", "The realm's name on Keycloak's login page and in its emails."),
     Setting("RESET_CODE_MINUTES", 60, "Lifetime of a password-reset code."),
     Setting("SIGNUP_CODE_HOURS", 24, "Lifetime of a sign-up confirmation code."),
     Setting("CODE_MAX_ATTEMPTS", 5, "Wrong entries of one code before it stops working."),
-    Setting("CODES_PER_HOUR", 5, "Codes of one kind sent to one user per hour."),
+    Setting("CODES_PER_HOUR", 5, "Codes of one kind sent to one user per hour (and answered for one unknown "
+            "name, so the limit does not tell them apart)."),
+    Setting("CODE_FAILURE_LIMIT", 10, "Wrong codes entered for one user (every kind of code together) within "
+            "the window; past it even the right code answers `LimitExceededException` until the window ends."),
+    Setting("CODE_FAILURE_WINDOW_SECONDS", 86400, "That window, from its first wrong code."),
+    Setting("PREVENT_USER_EXISTENCE_ERRORS", True, "As Cognito's PreventUserExistenceErrors: ForgotPassword, "
+            "ConfirmForgotPassword, ResendConfirmationCode and ConfirmSignUp answer an unknown, disabled or "
+            "unreachable user as an existing one (docs/hardening.md, \"User existence\"); false names the "
+            "reason (`UserNotFoundException`, ...)."),
     Setting("LOG_LEVEL", "INFO", "Level of the JSON logs on stderr."),
     Setting("MAX_REQUEST_BYTES", 65536, "Largest request body accepted; a larger one is refused before it is "
             "read (Cognito API: `InvalidParameterException`, HTTP 413)."),

@@ -102,11 +102,19 @@ def live_port(live_socket) -> int:
     return live_socket.getsockname()[1]
 
 
+SECRET_CLIENT = "backend-app"  # the confidential app client (IDENTITY_APP_CLIENT_SECRETS) the bootstrap makes
+
+
 @pytest.fixture(scope="session")
 def bootstrap_settings(keycloak_url, dev_env, live_port, smtp):
+    import secrets
+
     from identity.keycloak.bootstrap import Settings
 
+    client_secret = secrets.token_hex(20)
+    remember(client_secret)
     return Settings(
+        app_client_secrets={SECRET_CLIENT: client_secret},
         bridge_url=f"http://127.0.0.1:{live_port}/bridge/v1", smtp_port=smtp.port,
         server_url=keycloak_url, realm=TEST_REALM, app_client_id="mobile",
         app_redirect_uris=["http://127.0.0.1:8000/oauth2/idpresponse", "com.example.app://callback"],
@@ -166,6 +174,7 @@ def make_config(realm, database_url, **overrides) -> dict:
         "KEYCLOAK_ADMIN_CLIENT_SECRET": realm.admin_client_secret,
         "BRIDGE_URL": realm.bridge_url,
         "SMTP_HOST": realm.smtp_host, "SMTP_PORT": realm.smtp_port,
+        "KEYCLOAK_PROXY": True,  # Keycloak's browser paths on the service's origin, as `make run` has them
     }
     config.update(overrides)
     return config

@@ -35,7 +35,8 @@ def build_service(app):
     from datetime import timedelta
 
     from identity.accounts.codes import CodePolicy, Codes
-    from identity.accounts.mail import Mailer
+    from identity.accounts.mail import MailQueue, Mailer
+    from identity.cognito.clients import AppClients
     from identity.cognito.service import CognitoService
     from identity.cognito.throttle import ClientThrottle
     from identity.db import db
@@ -47,7 +48,7 @@ def build_service(app):
     cfg = app.config
     realm = cfg["KEYCLOAK_REALM"]
     oidc = OIDC(cfg["KEYCLOAK_URL"], realm, cfg["PUBLIC_BASE_URL"], float(cfg["KEYCLOAK_TIMEOUT"]))
-    clients = {cfg["KEYCLOAK_APP_CLIENT_ID"]: None, **dict(cfg["APP_CLIENT_SECRETS"])}
+    clients = AppClients(public=[cfg["KEYCLOAK_APP_CLIENT_ID"]], confidential=dict(cfg["APP_CLIENT_SECRETS"] or {}))
 
     def admin():
         with app.app_context():
@@ -73,14 +74,19 @@ def build_service(app):
         "signup": CodePolicy(timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"])), int(cfg["CODE_MAX_ATTEMPTS"]),
                              int(cfg["CODES_PER_HOUR"])),
         "attribute": CodePolicy(timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"])), int(cfg["CODE_MAX_ATTEMPTS"]),
-                                int(cfg["CODES_PER_HOUR"]))})
-    mailer = Mailer(host=cfg["SMTP_HOST"], port=int(cfg["SMTP_PORT"]), sender=cfg["MAIL_FROM"],
-                    starttls=bool(cfg["SMTP_STARTTLS"]), tls=bool(cfg["SMTP_TLS"]), username=cfg["SMTP_USERNAME"],
-                    password=cfg["SMTP_PASSWORD"], timeout=float(cfg["SMTP_TIMEOUT"]))
-    return CognitoService(oidc, admin, realm, clients, migration, throttle,
-                          failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, codes=codes, mailer=mailer,
-                          reset_minutes=int(cfg["RESET_CODE_MINUTES"]), signup_hours=int(cfg["SIGNUP_CODE_HOURS"]),
-                          idle=app.extensions["admission"].idle)
+                                int(cfg["CODES_PER_HOUR"]))},
+        failure_limit=int(cfg["CODE_FAILURE_LIMIT"]), failure_window_seconds=int(cfg["CODE_FAILURE_WINDOW_SECONDS"]))
+    # Sent by this process's mail thread, after the answer (identity.accounts.mail.MailQueue).
+    mailer = MailQueue(Mailer(host=cfg["SMTP_HOST"], port=int(cfg["SMTP_PORT"]), sender=cfg["MAIL_FROM"],
+                              starttls=bool(cfg["SMTP_STARTTLS"]), tls=bool(cfg["SMTP_TLS"]),
+                              username=cfg["SMTP_USERNAME"], password=cfg["SMTP_PASSWORD"],
+                              timeout=float(cfg["SMTP_TIMEOUT"])))
+    service = CognitoService(oidc, admin, realm, clients, migration, throttle,
+                             failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, codes=codes, mailer=mailer,
+                             reset_minutes=int(cfg["RESET_CODE_MINUTES"]), signup_hours=int(cfg["SIGNUP_CODE_HOURS"]),
+                             idle=app.extensions["admission"].idle)
+    service.prevent_user_existence_errors = bool(cfg["PREVENT_USER_EXISTENCE_ERRORS"])
+    return service
 
 
 cognito = Cognito()

@@ -58,6 +58,12 @@ class PasswordResetRequiredError(CognitoError):
     message = "Password reset required for the user"
 
 
+class UserNotFoundError(CognitoError):
+    """Only with IDENTITY_PREVENT_USER_EXISTENCE_ERRORS off: by default unknown users are not named."""
+    type = "UserNotFoundException"
+    message = "Username/client id combination not found."
+
+
 class UserNotConfirmedError(CognitoError):
     type = "UserNotConfirmedException"
     message = "User is not confirmed."

@@ -21,16 +21,15 @@ import requests
 import sqlalchemy as sa
 from botocore import UNSIGNED
 from botocore.config import Config
+from keycloak.exceptions import KeycloakError
 from werkzeug.serving import make_server
 
 from identity import create_app
 from identity.db import db
 from identity.legacy import hashes
 from identity.legacy.models import LegacyUser, MigrationState
-from tests.conftest import ROOT, TEST_REALM, create_user, make_config
+from tests.conftest import ROOT, SECRET_CLIENT, TEST_REALM, create_user, make_config
 from tests.used_secrets import remember, remember_code
-
-SECRET_CLIENT = "backend-app"
 
 
 def free_port() -> int:
@@ -40,25 +39,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def secret_client(master_admin, realm) -> str:
-    """A confidential app client (Cognito app client with a secret) in the test realm."""
-    master_admin.change_current_realm(TEST_REALM)
-    secret = uuid.uuid4().hex
-    remember(secret)
-    existing = master_admin.get_client_id(SECRET_CLIENT)
-    if existing:
-        master_admin.delete_client(existing)
-    uuid_ = master_admin.create_client({
-        "clientId": SECRET_CLIENT, "enabled": True, "publicClient": False, "secret": secret,
-        "directAccessGrantsEnabled": True, "standardFlowEnabled": False, "protocol": "openid-connect",
-        "protocolMappers": [{"name": "client_id", "protocol": "openid-connect",
-                             "protocolMapper": "oidc-hardcoded-claim-mapper",
-                             "config": {"claim.name": "client_id", "claim.value": SECRET_CLIENT,
-                                        "jsonType.label": "String", "access.token.claim": "true"}}]})
-    scopes = {s["name"]: s["id"] for s in master_admin.get_client_scopes()}
-    for name in ("cognito-claims", "aws.cognito.signin.user.admin"):
-        master_admin.add_client_default_client_scope(uuid_, scopes[name], {})
-    return secret
+def secret_client(realm) -> str:
+    """The confidential app client's secret: declared to the bootstrap, which made the client in the test realm."""
+    return realm.app_client_secrets[SECRET_CLIENT]
 
 
 def live_app(realm, database_url, port: int, **overrides):
@@ -67,34 +50,64 @@ def live_app(realm, database_url, port: int, **overrides):
 
 
 class Mailbox:
-    """A real SMTP server on loopback (aiosmtpd); tests read the codes from what it received."""
+    """A real SMTP server on loopback (aiosmtpd); tests read the codes from what it received.
+
+    The service mails in the background, after its answer: `next_to` and `code_for` wait for a
+    message not handed out before, so a test never reads the previous code as the new one."""
 
     def __init__(self):
         self.messages = []
+        self.delay = 0.0      # seconds each delivery takes (a slow mail server)
+        self._handed = {}     # address -> how many of its messages tests have read
+        self._arrived = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope):
+        import asyncio
         import email
         import email.policy
 
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(message)
         body = message.get_body(("plain",))
         for code in re.findall(r"\b\d{6}\b", body.get_content() if body else ""):
             remember_code(code)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
         return "250 OK"
 
+    def to(self, address: str) -> list:
+        return [m for m in list(self.messages) if m["To"] == address]
+
     def last_to(self, address: str):
-        for message in reversed(self.messages):
-            if message["To"] == address:
-                return message
-        return None
+        found = self.to(address)
+        return found[-1] if found else None
+
+    def next_to(self, address: str, timeout: float = 15):
+        """The newest message to `address` that no test has read yet, waiting for one to arrive."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.to(address)) <= self._handed.get(address, 0):
+                left = deadline - time.monotonic()
+                assert left > 0, f"no new mail to {address}"
+                self._arrived.wait(left)
+            found = self.to(address)
+            self._handed[address] = len(found)
+            return found[-1]
+
+    @staticmethod
+    def code_of(message) -> str:
+        return re.search(r"\b(\d{6})\b", message.get_content()).group(1)
 
     def code_for(self, address: str) -> str:
-        import re
+        return self.code_of(self.next_to(address))
 
-        message = self.last_to(address)
-        assert message is not None, f"no mail to {address}"
-        return re.search(r"\b(\d{6})\b", message.get_content()).group(1)
+
+def settle_mail(live_service) -> None:
+    """Wait until the live service has sent (or failed to send) every mail it was asked for."""
+    service = live_service["app"].extensions["cognito"].service
+    getattr(service.mailer, "drain", lambda: None)()
 
 
 @pytest.fixture(scope="session")
@@ -164,8 +177,9 @@ def legacy_user(app, master_admin):
             db.session.execute(sa.delete(LegacyUser).where(LegacyUser.kii_user_id == kii_id))
             try:
                 master_admin.delete_user(user_id)
-            except Exception:
-                pass
+            except KeycloakError as exc:
+                if exc.response_code != 404:  # a test may have deleted its user; any other failure is one
+                    raise
         db.session.commit()
 
 

@@ -21,17 +21,26 @@ def test_sign_up_round_trip(cognito, smtp, master_admin):
         {"Name": "custom:deviceModel", "Value": "BP-300"}])
     assert response["UserConfirmed"] is False and response["UserSub"]
     assert response["CodeDeliveryDetails"]["Destination"] == "s***@e***"
-    assert smtp.last_to(email)["Subject"] == "Your verification code"
+    first = smtp.next_to(email)
+    assert first["Subject"] == "Your verification code"
     # Not confirmed yet: the right password says so, a wrong one does not.
     assert error_of(lambda: sign_in(cognito, name, "Sign-Up-Pass-1")) == \
         ("UserNotConfirmedException", "User is not confirmed.")
     assert error_of(lambda: sign_in(cognito, name, "wrong"))[0] == "NotAuthorizedException"
 
-    wrong = f"{(int(smtp.code_for(email)) + 1) % 10**6:06d}"
+    wrong = f"{(int(smtp.code_of(first)) + 1) % 10**6:06d}"
     assert error_of(lambda: cognito.confirm_sign_up(ClientId="mobile", Username=name, ConfirmationCode=wrong))[0] \
         == "CodeMismatchException"
-    cognito.resend_confirmation_code(ClientId="mobile", Username=name)
-    cognito.confirm_sign_up(ClientId="mobile", Username=name, ConfirmationCode=smtp.code_for(email))
+    resent = cognito.resend_confirmation_code(ClientId="mobile", Username=name)
+    assert resent["CodeDeliveryDetails"]["Destination"] == "s***@e***"
+    # The resent code arrived, as a second mail (code_for waits for a mail not read before).
+    code = smtp.code_for(email)
+    assert len(smtp.to(email)) == 2
+    # The first code was superseded by the resent one.
+    assert error_of(lambda: cognito.confirm_sign_up(ClientId="mobile", Username=name,
+                                                    ConfirmationCode=smtp.code_of(first)))[0] == \
+        "CodeMismatchException"
+    cognito.confirm_sign_up(ClientId="mobile", Username=name, ConfirmationCode=code)
     tokens = sign_in(cognito, name, "Sign-Up-Pass-1")["AuthenticationResult"]
     me = cognito.get_user(AccessToken=tokens["AccessToken"])
     assert {"Name": "custom:deviceModel", "Value": "BP-300"} in me["UserAttributes"]
