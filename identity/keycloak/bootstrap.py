@@ -414,6 +414,11 @@ def _sign_out_support_staff(admin: KeycloakAdmin, settings: Settings, changes: C
         changes.add(f"signed out the members of group {name}: their sessions were opened without a one-time code")
 
 
+def _user_manager_role(settings: Settings) -> str:
+    """The role whose holders (support staff, realm administrators) may manage users."""
+    return f"realm-management.{load_template('support-group.json', settings)['oneTimeCodeRole']}"
+
+
 def _otp_subflows_of(flow: str, settings: Settings) -> list[tuple[str, str, list[tuple[str, dict | None]]]]:
     """The one-time code steps of the login page's flows: (alias, description, [(provider, config)]),
     all required.
@@ -423,13 +428,30 @@ def _otp_subflows_of(flow: str, settings: Settings) -> list[tuple[str, str, list
     sign-in ends. Everyone else meets it once they configured an app, as in the direct-grant flow.
     The role condition, negated in the second, keeps anyone from being asked twice.
     """
-    role = f"realm-management.{load_template('support-group.json', settings)['oneTimeCodeRole']}"
+    role = _user_manager_role(settings)
     return [
         (f"{flow} OTP for user managers", "A one-time code; an authenticator app set up at the first sign-in",
          [("conditional-user-role", {"condUserRole": role, "negate": "false"}), (OTP_FORM, None)]),
         (f"{flow} conditional OTP", "A one-time code, for users who configured an authenticator app",
          [("conditional-user-role", {"condUserRole": role, "negate": "true"}),
           ("conditional-user-configured", None), (OTP_FORM, None)]),
+    ]
+
+
+def _direct_grant_subflows(settings: Settings) -> list[tuple[str, str, list[tuple[str, dict | None]]]]:
+    """The direct-grant flow's steps after the password, in `_otp_subflows_of`'s form.
+
+    Whoever may manage users gets no password grant at all: their way in is the console, where the
+    login page asks their one-time code (a password grant could neither set up an authenticator app
+    nor, through the service, ask for its code; and Keycloak's direct-grant OTP check fails with a
+    server error for a user without one). Everyone else gives a code once they configured an app.
+    """
+    return [
+        (f"{DIRECT_GRANT_FLOW} refused to user managers", "No password grants for those who may manage users",
+         [("conditional-user-role", {"condUserRole": _user_manager_role(settings), "negate": "false"}),
+          ("deny-access-authenticator", None)]),
+        (f"{DIRECT_GRANT_FLOW} conditional OTP", "A one-time code, for users who configured an authenticator app",
+         [("conditional-user-configured", None), (DIRECT_GRANT_OTP, None)]),
     ]
 
 
@@ -553,6 +575,7 @@ def _reset_credentials_flow(admin: KeycloakAdmin, settings: Settings, changes: C
 
 
 DIRECT_GRANT_FLOW = "direct-grant-legacy"
+DIRECT_GRANT_OTP = "direct-grant-validate-otp"
 TICKET_PROVIDER = "legacy-migration-ticket-or-password"
 
 
@@ -561,13 +584,14 @@ def _direct_grant_flow(admin: KeycloakAdmin, settings: Settings, changes: Change
     to take a first-login migration ticket instead (keycloak_spi_bridge, docs/sign-in.md).
 
     direct-grant-validate-username (required) | legacy-migration-ticket-or-password (required) |
-    conditional OTP (conditional: conditional-user-configured, direct-grant-validate-otp): the
-    built-in "direct grant" flow with its password step replaced. Bound only once it is whole:
-    a flow cut short (a run stopped midway, the provider missing) could let a username alone in.
+    the subflows of `_direct_grant_subflows` (user managers refused; a one-time code from whoever
+    configured an authenticator app). Bound only once it is whole: a flow cut short (a run stopped
+    midway, the provider missing) could let a username alone in.
     """
-    otp = f"{DIRECT_GRANT_FLOW} conditional OTP"
+    subflows = _direct_grant_subflows(settings)
+    steps = [(0, "direct-grant-validate-username", "REQUIRED"), (0, TICKET_PROVIDER, "REQUIRED")]
     flows = {f["alias"]: f for f in admin.get_authentication_flows()}
-    if DIRECT_GRANT_FLOW in flows and not _direct_grant_whole(admin, otp):
+    if DIRECT_GRANT_FLOW in flows and _flow_shape(admin, DIRECT_GRANT_FLOW)[:2] != steps:
         if admin.get_realm(settings.realm).get("directGrantFlow") == DIRECT_GRANT_FLOW:
             admin.update_realm(settings.realm, {"directGrantFlow": "direct grant"})
         admin.delete_authentication_flow(flows.pop(DIRECT_GRANT_FLOW)["id"])
@@ -576,35 +600,17 @@ def _direct_grant_flow(admin: KeycloakAdmin, settings: Settings, changes: Change
         admin.create_authentication_flow({"alias": DIRECT_GRANT_FLOW, "providerId": "basic-flow", "topLevel": True,
                                           "builtIn": False,
                                           "description": "Password grants; a first login's migration ticket"})
-        admin.create_authentication_flow_execution({"provider": "direct-grant-validate-username"}, DIRECT_GRANT_FLOW)
-        admin.create_authentication_flow_execution({"provider": TICKET_PROVIDER}, DIRECT_GRANT_FLOW)
-        admin.create_authentication_flow_subflow({"alias": otp, "type": "basic-flow", "provider": "registration-page-form",
-                                                  "description": "OTP, for users who configured one"},
-                                                 DIRECT_GRANT_FLOW)
-        admin.create_authentication_flow_execution({"provider": "conditional-user-configured"}, otp)
-        admin.create_authentication_flow_execution({"provider": "direct-grant-validate-otp"}, otp)
-        changes.add(f"created authentication flow {DIRECT_GRANT_FLOW}")
-    wanted = {"direct-grant-validate-username": "REQUIRED", TICKET_PROVIDER: "REQUIRED",
-              "conditional-user-configured": "REQUIRED", "direct-grant-validate-otp": "REQUIRED"}
-    for execution in admin.get_authentication_flow_executions(DIRECT_GRANT_FLOW):
-        requirement = "CONDITIONAL" if execution.get("displayName") == otp else wanted.get(execution.get("providerId"))
-        if requirement and execution.get("requirement") != requirement:
+        for _, provider, requirement in steps:
+            admin.create_authentication_flow_execution({"provider": provider}, DIRECT_GRANT_FLOW)
+            execution = next(e for e in admin.get_authentication_flow_executions(DIRECT_GRANT_FLOW)
+                             if e.get("providerId") == provider)
             admin.update_authentication_flow_executions({**execution, "requirement": requirement}, DIRECT_GRANT_FLOW)
-            changes.add(f"set {execution.get('displayName')} {requirement} in {DIRECT_GRANT_FLOW}")
-    if not _direct_grant_whole(admin, otp):
+        changes.add(f"created authentication flow {DIRECT_GRANT_FLOW}")
+    _otp_subflows(admin, settings, DIRECT_GRANT_FLOW, subflows, changes)
+    if _flow_shape(admin, DIRECT_GRANT_FLOW) != [*steps, *_otp_shape(subflows, 0)]:
         raise RuntimeError(f"authentication flow {DIRECT_GRANT_FLOW} is incomplete (is keycloak_spi_bridge "
                            "installed?); the direct grant flow was left as it was")
     previous = admin.get_realm(settings.realm).get("directGrantFlow")
     if previous != DIRECT_GRANT_FLOW:
         admin.update_realm(settings.realm, {"directGrantFlow": DIRECT_GRANT_FLOW})
         changes.add(f"bound {DIRECT_GRANT_FLOW} as the direct grant flow (was {previous!r})")
-
-
-def _direct_grant_whole(admin: KeycloakAdmin, otp: str) -> bool:
-    """The flow has its steps, in order, with their requirements: nothing is missing."""
-    executions = admin.get_authentication_flow_executions(DIRECT_GRANT_FLOW)
-    top = [(e.get("providerId") or e.get("displayName"), e.get("requirement")) for e in executions if e["level"] == 0]
-    sub = [(e.get("providerId"), e.get("requirement")) for e in executions if e["level"] == 1]
-    return top == [("direct-grant-validate-username", "REQUIRED"), (TICKET_PROVIDER, "REQUIRED"),
-                   (otp, "CONDITIONAL")] and \
-        sub == [("conditional-user-configured", "REQUIRED"), ("direct-grant-validate-otp", "REQUIRED")]

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from identity.legacy.models import MigrationState
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
 from tests.conftest import TEST_REALM
-from tests.keycloak.test_login_otp import console_login, next_code, support_agent  # noqa: F401 (a fixture)
+from tests.keycloak.test_login_otp import console_login, support_agent  # noqa: F401 (a fixture)
 
 SHOTS = os.environ.get("IDENTITY_SCREENSHOTS")
 
@@ -135,16 +135,20 @@ def test_support_staff_cannot_open_realm_settings(browser, keycloak_url, support
     expect(page.locator("nav").first).to_contain_text("Users")  # the menu drawn for this agent's rights
     navigation = page.inner_text("nav")
     assert "Users" in navigation and "Realm settings" not in navigation and "Clients" not in navigation
+    # The console's own token, seen on its Admin API calls (the agent gets no password grant:
+    # tests/keycloak/test_login_otp.py).
+    with page.expect_request(lambda r: "/admin/realms/" in r.url, timeout=30_000) as seen:
+        page.reload()
+    bearer = seen.value.all_headers().get("authorization", "")
+    expect(page.locator("nav").first).to_contain_text("Users")
     page.goto(f"{keycloak_url}/admin/{TEST_REALM}/console/#/{TEST_REALM}/realm-settings")
     # The console answers the route with its refusal; only then is the form's absence telling.
     expect(page.locator("main")).to_contain_text("Forbidden, permission needed: view-realm")
     expect(page.locator("[data-testid=realm-settings-form], #kc-realm-name")).to_have_count(0)
     context.close()
     # The API says the same, whatever the page shows.
-    token = requests.post(f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token", timeout=10, data={
-        "grant_type": "password", "client_id": "admin-cli", "username": support_agent["username"],
-        "password": support_agent["password"], "totp": next_code(support_agent)}).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    assert bearer.startswith("Bearer "), "the console called the Admin API without a bearer token"
+    headers = {"Authorization": bearer}
     base = f"{keycloak_url}/admin/realms/{TEST_REALM}"
     assert requests.get(f"{base}/users?max=1", headers=headers, timeout=10).status_code == 200
     for forbidden in ("/clients", "/authentication/flows", "/roles", "/identity-provider/instances"):

@@ -347,3 +347,28 @@ def test_the_bootstrap_repairs_a_one_time_code_step_cut_short(master_admin, real
     assert changes
     assert flow_shape(master_admin, "browser-legacy") == whole
     assert bootstrap(master_admin, realm) == []
+
+
+def test_user_managers_get_no_password_grant(browser, keycloak_url, support_agent, cognito):
+    """Whoever may manage users signs in at the login page, with its one-time code; a password grant
+    (Keycloak's token endpoint, the service's InitiateAuth) would open the Admin API without one."""
+    token_url = f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token"
+
+    def grant(client_id, **extra):
+        return requests.post(token_url, timeout=10, data={
+            "grant_type": "password", "client_id": client_id, "username": support_agent["username"],
+            "password": support_agent["password"], "scope": "openid", **extra})
+
+    def refused_everywhere(**extra):
+        for client_id in ("admin-cli", "mobile"):
+            response = grant(client_id, **extra)
+            assert (response.status_code, "access_token" in response.text) == (401, False), (client_id, response.text)
+        with pytest.raises(cognito.exceptions.NotAuthorizedException):
+            cognito.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId="mobile",
+                                  AuthParameters={"USERNAME": support_agent["username"],
+                                                  "PASSWORD": support_agent["password"]})
+
+    refused_everywhere()  # no authenticator app yet
+    context, _, _ = console_login(browser, keycloak_url, support_agent)  # the console: the app set up
+    context.close()
+    refused_everywhere(totp=next_code(support_agent))  # with the app and its code: still the console only
