@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import hmac
+import json
 import logging
 import threading
 import time
@@ -20,15 +19,31 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from identity.cognito import errors
+from identity.cognito.clients import AppClients
 from identity.cognito.lifecycle import AccountOperations
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
+from identity.legacy import hashes
 from identity.legacy.migration import Attempt, LegacyMigration, Outcome
 from identity.locks import LockTimeout, sign_in_lock
-from identity.metrics import ADMIN_CALLS, KEYCLOAK_BUSY_RETRIES, LOCKOUTS, MIGRATION_TICKETS, SIGN_INS
+from identity.metrics import ADMIN_CALLS, JWKS_FETCHES, KEYCLOAK_BUSY_RETRIES, LOCKOUTS, MIGRATION_TICKETS, SIGN_INS
 
 log = logging.getLogger(__name__)
 JWKS_TTL = 300
+JWKS_REFETCH_SECONDS = 30  # the shortest time between two fetches of the signing keys
+
+
+def token_kid(token: str) -> str | None:
+    """The `kid` a compact JWS names in its header (read, not trusted: it only picks a key); None if malformed."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) and kid else None
 
 
 def normalise_identifiers(username: str) -> dict:
@@ -48,19 +63,14 @@ def normalise_identifiers(username: str) -> dict:
     return found
 
 
-def secret_hash(client_secret: str, username: str, client_id: str) -> str:
-    digest = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
-
-
 class CognitoService(AccountOperations):
-    def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: dict[str, str | None],
+    def __init__(self, oidc: OIDC, admin_factory, realm: str, clients: AppClients,
                  migration: LegacyMigration, throttle: ClientThrottle, failure_floor_s: float = 0.25,
                  codes=None, mailer=None, reset_minutes: int = 60, signup_hours: int = 24, idle=None):
         self.oidc = oidc
         self.admin_factory = admin_factory   # -> python-keycloak admin (token reused per process)
         self.realm = realm
-        self.clients = clients               # client id -> secret (None for public clients)
+        self.clients = clients               # client id -> secret (None for public clients); proofs in clients.py
         self.migration = migration
         self.throttle = throttle
         self.failure_floor_s = failure_floor_s
@@ -69,24 +79,19 @@ class CognitoService(AccountOperations):
         self.lock_timeout_s = max(5.0, oidc.timeout * 2)
         # (resume: bool) -> context in which this request only waits: its admission slot goes back.
         self.idle = idle or (lambda resume=True: contextlib.nullcontext())
-        self._jwks: tuple[float, KeySet] | None = None
+        self._jwks: tuple[float, KeySet] | None = None   # (fetched at, keys)
+        self._jwks_tried: float | None = None             # the last fetch started, failed or not
         self._jwks_lock = threading.Lock()
 
     # --- helpers -------------------------------------------------------------------
 
     def client(self, client_id: str) -> str | None:
-        if client_id not in self.clients:
-            raise errors.ResourceNotFoundError(f"User pool client {client_id} does not exist.")
-        return self.clients[client_id]
+        return self.clients.require(client_id)
 
-    def check_secret_hash(self, client_id: str, secret: str | None, username: str | None, given: str | None):
-        if secret is None:
-            return
-        if not given:
-            raise errors.NotAuthorizedError(
-                f"Client {client_id} is configured with secret but SECRET_HASH was not received")
-        if not username or not hmac.compare_digest(secret_hash(secret, username, client_id), given):
-            raise errors.NotAuthorizedError(f"Unable to verify secret hash for client {client_id}")
+    def check_secret_hash(self, request: dict) -> str | None:
+        """The request's client, proved by its SecretHash for its Username when it has a secret
+        (SignUp, ConfirmSignUp, ResendConfirmationCode, ForgotPassword, ConfirmForgotPassword)."""
+        return self.clients.check_secret_hash(request["ClientId"], request.get("Username"), request.get("SecretHash"))
 
     @staticmethod
     def authentication_result(tokens: dict, with_refresh: bool = True) -> dict:
@@ -105,13 +110,12 @@ class CognitoService(AccountOperations):
             for name in ("USERNAME", "PASSWORD"):
                 if not params.get(name):
                     raise errors.InvalidParameterError(f"Missing required parameter {name}")
-            self.check_secret_hash(client_id, secret, params["USERNAME"], params.get("SECRET_HASH"))
+            self.clients.check_secret_hash(client_id, params["USERNAME"], params.get("SECRET_HASH"))
             return self.password_sign_in(client_id, secret, params["USERNAME"], params["PASSWORD"], client_ip)
         if flow in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
             if not params.get("REFRESH_TOKEN"):
                 raise errors.InvalidParameterError("Missing required parameter REFRESH_TOKEN")
-            if secret is not None:
-                self.check_secret_hash(client_id, secret, params.get("USERNAME"), params.get("SECRET_HASH"))
+            self.clients.check_secret_hash(client_id, params.get("USERNAME"), params.get("SECRET_HASH"))
             try:
                 tokens = self.oidc.refresh_grant(client_id, secret, params["REFRESH_TOKEN"])
             except OAuthError:
@@ -141,6 +145,9 @@ class CognitoService(AccountOperations):
     def _password_sign_in(self, client_id, secret, username, password, client_ip) -> dict:
         if self.throttle.blocked(client_ip):
             raise errors.PasswordAttemptsExceededError()
+        if not hashes.usable_password(username):  # the same rule: text that is not text names no one
+            self.throttle.failure(client_ip)
+            raise errors.NotAuthorizedError()
         keycloak_username = username
         try:
             row = self.migration.find(**normalise_identifiers(username))
@@ -220,6 +227,10 @@ class CognitoService(AccountOperations):
         # apart from a wrong password, and the check is repeated once the bookkeeping is done.
         deadline = time.monotonic() + self.lock_timeout_s / 2
         pause = 0.05
+        if not hashes.usable_password(password):
+            # Never sent (a lone surrogate cannot even be encoded): Keycloak judges a stand-in no account
+            # holds, so the attempt is refused and counted exactly as a wrong password.
+            password = ""
         while True:
             sent_ms = int(time.time() * 1000)
             try:
@@ -229,7 +240,7 @@ class CognitoService(AccountOperations):
                 raise errors.InternalError() from None
             except OAuthError as exc:
                 plain = exc.error == "invalid_grant" and "invalid user credentials" in exc.description.lower()
-                if not plain or time.monotonic() + pause > deadline:
+                if not plain:
                     self._refusal(exc, client_id, username, client_ip)
                 reason = self._refusal_reason(username, user_id, client_id, sent_ms)
                 if reason == "locked":
@@ -244,6 +255,10 @@ class CognitoService(AccountOperations):
                     MIGRATION_TICKETS.labels("refused").inc()
                     log.warning("migration ticket refused; checking the password instead")
                     continue
+                if time.monotonic() + pause > deadline:
+                    # Still busy when the time is up: the password was never judged, so it is not called
+                    # wrong (nor counted); the app is told to try again.
+                    raise errors.TooManyRequestsError() from None
                 KEYCLOAK_BUSY_RETRIES.inc()
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
@@ -303,25 +318,40 @@ class CognitoService(AccountOperations):
 
     # --- access-token operations ---------------------------------------------------------
 
-    def _keyset(self, refresh: bool = False) -> KeySet:
+    def _keyset(self, kid: str) -> KeySet:
+        """Keycloak's signing keys, fetched when the copy is older than JWKS_TTL or lacks `kid`, but at
+        most once per JWKS_REFETCH_SECONDS: tokens naming keys nobody has cannot make the service
+        hammer Keycloak, and a key Keycloak rotates in is found within that interval."""
         with self._jwks_lock:
-            if refresh or self._jwks is None or time.monotonic() - self._jwks[0] > JWKS_TTL:
-                self._jwks = (time.monotonic(), KeySet.import_key_set(self.jwks()))
+            now = time.monotonic()
+            if self._jwks is not None:
+                fetched, keys = self._jwks
+                current = now - fetched <= JWKS_TTL and any(key.kid == kid for key in keys.keys)
+                if current or (self._jwks_tried is not None and now - self._jwks_tried < JWKS_REFETCH_SECONDS):
+                    return keys  # a stale copy still verifies while Keycloak cannot be asked again yet
+            elif self._jwks_tried is not None and now - self._jwks_tried < JWKS_REFETCH_SECONDS:
+                raise KeycloakUnavailable("signing keys not fetched yet")
+            self._jwks_tried = now
+            self._jwks = (now, KeySet.import_key_set(self.jwks()))
             return self._jwks[1]
 
     def jwks(self) -> dict:
         """Keycloak's signing keys as Cognito publishes them (RS256 signature keys only)."""
+        JWKS_FETCHES.inc()
         keys = [k for k in self.oidc.certs().get("keys", []) if k.get("use", "sig") == "sig" and k.get("alg") == "RS256"]
         return {"keys": keys}
 
     def verify_access_token(self, token: str) -> dict:
         """Cognito's verifier: signature by kid, iss, exp, token_use; then the session must be alive."""
+        kid = token_kid(token)
+        if kid is None:  # not a signed JWT naming its key: no key could verify it
+            raise errors.NotAuthorizedError("Invalid Access Token")
         try:
-            try:
-                decoded = jwt.decode(token, self._keyset(), algorithms=["RS256"])
-            except (JoseError, ValueError):
-                decoded = jwt.decode(token, self._keyset(refresh=True), algorithms=["RS256"])
-            claims = decoded.claims
+            keys = self._keyset(kid)
+        except (KeycloakUnavailable, OSError):  # requests' errors are OSErrors
+            raise errors.InternalError() from None
+        try:
+            claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
             jwt.JWTClaimsRegistry(iss={"essential": True, "value": self.oidc.issuer},
                                   exp={"essential": True}).validate(claims)
         except (JoseError, ValueError, TypeError):
@@ -361,9 +391,7 @@ class CognitoService(AccountOperations):
 
     def revoke_token(self, request: dict, client_ip=None) -> dict:
         client_id = request["ClientId"]
-        secret = self.client(client_id)
-        if secret is not None and request.get("ClientSecret") != secret:
-            raise errors.NotAuthorizedError(f"Unable to verify client secret for client {client_id}")
+        secret = self.clients.check_client_secret(client_id, request.get("ClientSecret"))
         try:
             self.oidc.revoke(client_id, secret, request["Token"])
         except OAuthError as exc:

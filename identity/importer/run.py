@@ -9,7 +9,8 @@ The shape of a run (docs/import.md has the why):
    batch to Keycloak (partialImport), then write the store rows and the
    ledger rows in one transaction;
 3. account for every hash line (stored, unchanged, kept, failed);
-4. apply `--deleted`; count users the export no longer lists;
+4. apply `--deleted` (for good: a later delivery never brings a deleted
+   user back); count users the export no longer lists;
 5. build the report from the ledger.
 
 A line is done once its ledger row is committed, and that commit carries
@@ -332,11 +333,16 @@ class Importer:
         earlier = self._ledger_ids(ids)
         staged = self._staged(ids)
         claims = self._claims(users)
+        deleted = self._deleted(ids)
 
         for line, user in users:
             uid = user.kii_user_id
             if uid in earlier or any(uid in p.claims["id"] for p in [plan, *self.in_flight.values()]):
                 plan.records.append(self._record("profiles", line.line_no, "failed", uid, "duplicate_user_id"))
+                continue
+            if uid in deleted:
+                # Deleted for good: an export that still lists them never brings them back, nor their hash.
+                plan.records.append(self._record("profiles", line.line_no, "failed", uid, "deleted_user_in_export"))
                 continue
             collision = self._collision(user, claims, plan)
             if collision:
@@ -356,6 +362,16 @@ class Importer:
                 for row in conn.execute(sa.select(USERS).where(USERS.c.kii_user_id.in_(chunk))).mappings():
                     rows[row["kii_user_id"]] = dict(row)
         return rows
+
+    def _deleted(self, ids) -> set:
+        """Users deleted for good, by the audit trail: named in an earlier run's `--deleted`, or who
+        deleted their account here (the store no longer has them then)."""
+        found = set()
+        with self.store.connect() as conn:
+            for chunk in chunks(ids):
+                found.update(conn.execute(sa.select(audit.TABLE.c.kii_user_id).where(
+                    audit.TABLE.c.kii_user_id.in_(chunk), audit.TABLE.c.event == "deleted")).scalars())
+        return found
 
     def _ledger_ids(self, ids) -> set:
         found = set()
@@ -591,10 +607,12 @@ class Importer:
             if not rows:
                 return
             ids = [r.kii_user_id for r in rows]
-            in_store, in_ledger = set(self._store_rows(ids)), self._ledger_ids(ids)
+            in_store, in_ledger, deleted = set(self._store_rows(ids)), self._ledger_ids(ids), self._deleted(ids)
             records = []
             for row in rows:
-                if row.kii_user_id in in_ledger:
+                if row.kii_user_id in deleted:
+                    outcome, reason = "failed", "deleted_user_in_export"  # never stored again
+                elif row.kii_user_id in in_ledger:
                     outcome, reason = "failed", "profile_failed"  # its profile line failed: nothing to attach to
                 elif row.kii_user_id in in_store:
                     # A user of an earlier delivery that this export does not list: left as it is.
@@ -614,7 +632,8 @@ class Importer:
                     RECORDS.c.run_id == self.run_id, RECORDS.c.source == "deleted",
                     RECORDS.c.line_no.between(lines[0].line_no, lines[-1].line_no))).scalars())
             todo = [line for line in lines if line.line_no not in done]
-            stored = self._store_rows([line.record for line in todo if not line.reason and line.record])
+            ids = [line.record for line in todo if not line.reason and line.record]
+            stored, deleted = self._store_rows(ids), self._deleted(ids)
             records, changes = [], []
             for line in todo:
                 if line.reason or not line.record:
@@ -624,16 +643,17 @@ class Importer:
                 if row is None:
                     records.append(self._record("deleted", line.line_no, "failed", line.record, "deleted_unknown_user"))
                     continue
-                already = row["disabled"] and row["password_hash"] is None
+                already = line.record in deleted and row["disabled"] and row["password_hash"] is None
                 if not already and self.writer is not None:
                     self.writer.disable(row["keycloak_user_id"] or keycloak_id(self.realm, line.record))
                 if not already:
                     state = row["state"] if row["state"] == MigrationState.migrated.value else \
                         MigrationState.reset_required.value
                     changes.append({"k": line.record, "state": state, "now": utcnow(),
-                                    "changed": row["state"] != state})
-                    # The same userID again in this batch finds the user disabled, as a later batch would.
+                                    "changed": row["state"] != state, "keycloak_user_id": row["keycloak_user_id"]})
+                    # The same userID again in this batch finds the user deleted, as a later batch would.
                     stored[line.record] = {**row, "disabled": True, "password_hash": None, "state": state}
+                    deleted.add(line.record)
                 records.append(self._record("deleted", line.line_no, "unchanged" if already else "disabled",
                                             line.record))
             with self.ledger.begin() as conn:
@@ -645,6 +665,10 @@ class Importer:
                         if change["changed"]:
                             values["state_changed_at"] = change["now"]
                         conn.execute(USERS.update().where(USERS.c.kii_user_id == change["k"]).values(**values))
+                        # What tells later deliveries that this user is gone for good (see _deleted).
+                        audit.record(conn, "deleted", change["now"], kii_user_id=change["k"],
+                                     keycloak_user_id=change["keycloak_user_id"], path="import",
+                                     detail={"run": self.run_id})
                 if records:
                     conn.execute(RECORDS.insert(), records)
 

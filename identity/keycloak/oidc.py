@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -38,6 +39,9 @@ class OAuthError(Exception):
 
     def __str__(self) -> str:
         return f"{self.error}: {self.description}"
+
+
+FORWARDING = re.compile(r"x-forwarded-|forwarded$|x-real-ip$", re.IGNORECASE)
 
 
 def forwarded_headers(public_base_url: str) -> dict[str, str]:
@@ -94,8 +98,13 @@ class OIDC:
             self._local.session, self._local.pid = session, key
         return session
 
-    def _call(self, method: str, url: str, **kwargs) -> requests.Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
+    def _call(self, method: str, url: str, *, client_address: str | None = None, **kwargs) -> requests.Response:
+        # Keycloak builds its links and records addresses from the forwarding headers: only the
+        # service sets them, whatever a caller (the development proxy: a client's headers) passed.
+        headers = {k: v for k, v in kwargs.pop("headers", {}).items() if not FORWARDING.match(k)}
+        headers.update(self.headers)
+        if client_address:
+            headers["X-Forwarded-For"] = client_address
         try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:

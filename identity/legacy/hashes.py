@@ -489,6 +489,19 @@ def password_bytes(password) -> bytes:
     return bytes(password)
 
 
+def usable_password(password) -> bool:
+    """Whether a typed password can be judged at all: non-empty text that encodes to UTF-8 (no lone
+    surrogate) in at most MAX_PASSWORD_BYTES. The one rule every sign-in path asks before a hash or
+    Keycloak sees the password; an unusable password is answered as a wrong one."""
+    if not isinstance(password, str) or not password:
+        return False
+    try:
+        password_bytes(password)
+    except InvalidPassword:
+        return False
+    return True
+
+
 def guarded(step, *args):
     """Run a parse/derive step; any library complaint becomes a typed error."""
     try:

@@ -4,6 +4,10 @@
     pending --(wrong password)--> pending, failed_attempts + 1 (locked out after the threshold)
     reset_required: no usable legacy hash, the user resets by email
 
+A password no hash can take (hashes.usable_password) is a wrong password. A
+disabled user is told so only after a right password; without a hash to
+check (a user the import deleted) every password is a wrong one.
+
 Exactly once, crash-safe: the legacy hash is checked without a lock (it is
 the slow part); then the row is locked (``SELECT ... FOR UPDATE``, or SQLite's
 write lock), re-read, Keycloak is given the password, and only then is the
@@ -102,6 +106,11 @@ class LegacyMigration:
         # Two different users match (a loginName equal to another's email): refuse to guess.
         return rows[0] if len(rows) == 1 else None
 
+    def for_keycloak_user(self, keycloak_user_id: str):
+        """The row a Keycloak user was imported as, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(USERS).where(USERS.c.keycloak_user_id == keycloak_user_id)).mappings().first()
+
     def get(self, kii_user_id: str):
         with self.engine.connect() as conn:
             return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)).mappings().first()
@@ -134,15 +143,24 @@ class LegacyMigration:
         state = MigrationState(row["state"])
         if state == MigrationState.migrated:
             return Attempt(Outcome.ALREADY_MIGRATED)
-        if state == MigrationState.reset_required or not row["password_hash"]:
+        checkable = state == MigrationState.pending and bool(row["password_hash"])
+        # A disabled (or deleted) user gets no migration-state answer: that would tell the account exists.
+        if not checkable and not row["disabled"]:
             return Attempt(Outcome.RESET_REQUIRED)
         if row["locked_until"] and row["locked_until"] > now:
             return Attempt(Outcome.LOCKED)
+        if not checkable or not hashes.usable_password(password):
+            # Nothing to check the password against, or a password no hash can take: a wrong password,
+            # counted as one, after the work a check costs.
+            hashes.burn(self.legacy.context())
+            return Attempt(self._record_failure(row["kii_user_id"], now, path, client))
         try:
             ok = self.legacy.verify(password, row["password_hash"], row["salt"])
         except hashes.LegacyHashError as exc:
             # The import checked every hash; one that still cannot be read is a reset case.
             log.error("legacy hash unverifiable", extra={"kii_user_id": row["kii_user_id"], "reason": exc.code})
+            if row["disabled"]:
+                return Attempt(self._record_failure(row["kii_user_id"], now, path, client))
             return Attempt(Outcome.RESET_REQUIRED)
         if not ok:
             return Attempt(self._record_failure(row["kii_user_id"], now, path, client))

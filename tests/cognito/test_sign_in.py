@@ -8,6 +8,8 @@ import hmac
 import json
 import threading
 import time
+import uuid
+from collections import Counter
 
 import pytest
 import requests
@@ -118,7 +120,7 @@ def test_wrong_legacy_password_keeps_the_hash(cognito, live_service, legacy_user
     assert row.state == MigrationState.pending and row.password_hash and row.failed_attempts == 1
 
 
-def test_reset_required_and_disabled(cognito, legacy_user):
+def test_reset_required_and_disabled(cognito, live_service, legacy_user):
     reset = legacy_user(state=MigrationState.reset_required)
     assert error_of(lambda: sign_in(cognito, reset["username"], "anything")) == \
         ("PasswordResetRequiredException", "Password reset required for the user")
@@ -127,6 +129,111 @@ def test_reset_required_and_disabled(cognito, legacy_user):
         ("NotAuthorizedException", "User is disabled.")
     # A wrong password does not reveal that the account is disabled.
     assert error_of(lambda: sign_in(cognito, disabled["username"], "wrong"))[1] == "Incorrect username or password."
+    assert store_row(live_service["app"], disabled["kii_user_id"]).failed_attempts == 1
+
+
+def test_a_deleted_or_disabled_user_without_a_hash_never_gets_a_migration_state_answer(cognito, live_service,
+                                                                                      legacy_user):
+    """What `--deleted` leaves (disabled, hash removed, reset_required; a Kii-disabled user without a usable
+    hash looks the same): no password can be shown right, so each is a wrong one, counted as one; never
+    PasswordResetRequiredException, which would tell the account exists."""
+    gone = legacy_user(state=MigrationState.reset_required, disabled=True, email="gone@example.com")
+    for username, password in ((gone["username"], gone["password"]), (gone["username"], "anything"),
+                               ("gone@example.com", "anything"), (f"nobody-{uuid.uuid4().hex[:8]}", "anything")):
+        assert error_of(lambda: sign_in(cognito, username, password)) == \
+            ("NotAuthorizedException", "Incorrect username or password."), username
+    assert store_row(live_service["app"], gone["kii_user_id"]).failed_attempts == 3
+
+
+# Passwords no hash can take: over 4,096 bytes (in characters; in bytes with fewer characters), and text
+# that is not text (a lone surrogate, written as its JSON escape so it reaches the service as sent: boto3
+# would refuse to encode it).
+UNUSABLE_PASSWORDS = {"5000-characters": json.dumps("x" * 5000), "4200-bytes": json.dumps("密" * 1400),
+                      "lone-surrogate": '"\\ud800"'}
+
+
+def raw_initiate_auth(app, username: str, password_json: str, address: str):
+    """InitiateAuth with a hand-written body (`password_json` is the password as JSON text), from `address`;
+    returns (status, __type, message) and the seconds it took."""
+    body = ('{"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": '
+            '{"USERNAME": %s, "PASSWORD": %s}}' % (json.dumps(username), password_json))
+    started = time.monotonic()
+    response = app.test_client().post("/", data=body.encode(), environ_base={"REMOTE_ADDR": address}, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"})
+    elapsed = time.monotonic() - started
+    answer = json.loads(response.data)
+    return (response.status_code, answer.get("__type"), answer.get("message")), elapsed
+
+
+def settled(read, expected, seconds: float = 10.0):
+    """`read()` once it equals `expected`, or its last value after `seconds` (for Keycloak's bookkeeping,
+    which runs after its answer)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if value == expected or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def keycloak_failures(master_admin, user_id: str) -> int:
+    master_admin.change_current_realm(TEST_REALM)
+    return master_admin.connection.raw_get(
+        f"admin/realms/{TEST_REALM}/attack-detection/brute-force/users/{user_id}").json()["numFailures"]
+
+
+def address_failures(app, address: str) -> int:
+    from identity.cognito.models import ClientFailure
+    from identity.db import db
+
+    with app.app_context():
+        row = db.session.get(ClientFailure, address)
+        return row.failures if row else 0
+
+
+@pytest.mark.parametrize("password", list(UNUSABLE_PASSWORDS.values()), ids=list(UNUSABLE_PASSWORDS))
+def test_an_unusable_password_is_a_wrong_password(cognito, live_service, legacy_user, master_admin, password):
+    """A pending Kii user, a migrated one and an unknown name: the answer of a wrong password, after the
+    same minimum time, counted where a wrong password is (the legacy lockout, Keycloak's brute-force
+    protection, the per-address limit)."""
+    app = live_service["app"]
+    pending, migrated = legacy_user(), legacy_user()
+    assert sign_in(cognito, migrated["username"], migrated["password"])["AuthenticationResult"]
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}"
+    floor = int(app.config["FAILED_SIGN_IN_FLOOR_MS"]) / 1000
+    for username in (pending["username"], migrated["username"], f"no-such-user-{uuid.uuid4().hex[:8]}"):
+        answer, elapsed = raw_initiate_auth(app, username, password, address)
+        assert answer == (400, "NotAuthorizedException", "Incorrect username or password."), username
+        assert elapsed >= floor, username
+    assert store_row(app, pending["kii_user_id"]).failed_attempts == 1
+    assert settled(lambda: keycloak_failures(master_admin, migrated["id"]), 1) == 1
+    assert address_failures(app, address) == 3
+    # Nothing else changed: the pending user still signs in with the right password.
+    assert store_row(app, pending["kii_user_id"]).state == MigrationState.pending
+    assert sign_in(cognito, pending["username"], pending["password"])["AuthenticationResult"]
+
+
+def test_a_username_that_is_not_text_is_an_unknown_user(live_service):
+    """A lone surrogate names nobody: the unknown user's answer, counted, not an internal error."""
+    app = live_service["app"]
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}"
+    for password in ('"Some-Pass-1"', UNUSABLE_PASSWORDS["lone-surrogate"]):
+        answer, elapsed = raw_initiate_auth(app, "\ud800", password, address)
+        assert answer == (400, "NotAuthorizedException", "Incorrect username or password.")
+        assert elapsed >= int(app.config["FAILED_SIGN_IN_FLOOR_MS"]) / 1000
+    assert address_failures(app, address) == 2
+
+
+@pytest.mark.parametrize("password", ["x" * 5000, "密" * 1400], ids=["5000-characters", "4200-bytes"])
+def test_the_bridge_takes_an_unusable_password_as_a_wrong_one(live_service, legacy_user, dev_env, password):
+    """Keycloak's login page asks the bridge: the same rule, the same count."""
+    user = legacy_user()
+    response = requests.post(f"{live_service['url']}/bridge/v1/verify", timeout=30,
+                             json={"user_id": user["id"], "username": user["username"], "password": password},
+                             headers={"Authorization": f"Bearer {dev_env['IDENTITY_BRIDGE_SECRET']}"})
+    assert (response.status_code, response.json()) == (200, {"valid": False, "reason": "wrong_password"})
+    row = store_row(live_service["app"], user["kii_user_id"])
+    assert row.state == MigrationState.pending and row.failed_attempts == 1
 
 
 def test_lockout_after_repeated_failures(cognito, live_service, legacy_user):
@@ -167,16 +274,35 @@ def test_right_password_succeeds_while_keycloak_is_busy_with_the_same_user(cogni
                 refused_elsewhere.append(response.status_code)
             time.sleep(0.02)
 
+    from prometheus_client import REGISTRY
+
+    def busy_retries() -> float:  # the service's count of refusals it found to be Keycloak still busy
+        return REGISTRY.get_sample_value("identity_keycloak_busy_retries_total") or 0.0
+
+    before = busy_retries()
     threads = [threading.Thread(target=direct_logins)]
     for thread in threads:
         thread.start()
+    answers = Counter()
     try:
-        for _ in range(15):
-            assert sign_in(cognito, user["username"], "Native-Pass-1")["AuthenticationResult"]["AccessToken"]
+        deadline = time.monotonic() + 120
+        # 15 sign-ins, and on until the service has met Keycloak busy with this user.
+        while answers["signed in"] < 15 or (busy_retries() == before and time.monotonic() < deadline):
+            try:
+                assert sign_in(cognito, user["username"], "Native-Pass-1")["AuthenticationResult"]["AccessToken"]
+                answers["signed in"] += 1
+            except ClientError as exc:
+                # Keycloak still busy when the service's time was up: the password was not judged, and the
+                # app is told to try again. Never "Incorrect username or password." for the right password.
+                assert exc.response["Error"]["Code"] == "TooManyRequestsException", exc.response["Error"]
+                answers["try again"] += 1
+            assert time.monotonic() < deadline, answers
     finally:
         stop.set()
         for thread in threads:
             thread.join()
+    # The scenario happened: Keycloak refused the right password as busy, and the service tried again.
+    assert busy_retries() > before, (answers, refused_elsewhere)
 
 
 def test_a_refusal_the_admin_api_cannot_explain_is_an_internal_error(app, kc_user):
@@ -305,7 +431,8 @@ def test_database_down_is_an_internal_error(realm):
     down = live_app(realm, f"mysql+pymysql://u:p@127.0.0.1:{free_port()}/x", free_port())
     response = down.test_client().post("/", json={"AuthFlow": PASSWORD_AUTH, "ClientId": "mobile", "AuthParameters": {
         "USERNAME": "someone", "PASSWORD": "pw"}}, headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth"})
-    assert response.status_code == 500, response.data and response.get_json(force=True)["__type"] == "InternalErrorException"
+    assert response.status_code == 500, response.data
+    assert response.get_json(force=True)["__type"] == "InternalErrorException"
 
 
 def test_timing_does_not_reveal_accounts(cognito, legacy_user, kc_user):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+import requests
 from botocore.exceptions import ClientError
 
 from identity.legacy.models import MigrationState
@@ -36,7 +37,11 @@ def test_keycloak_restart(cognito, live_service, legacy_user, kc_user):
             except ClientError as exc:
                 assert exc.response["Error"]["Code"] == "InternalErrorException"
             assert time.monotonic() - started < 15
-        assert cognito.meta.endpoint_url
+        # The service itself still answers, and names Keycloak as what it waits for.
+        assert requests.get(live_service["url"] + "/healthz", timeout=10).json() == {"status": "ok"}
+        ready = requests.get(live_service["url"] + "/readyz", timeout=10)
+        assert (ready.status_code, ready.json()) == (503, {"status": "unavailable", "checks": {
+            "database": "ok", "keycloak": "unreachable (ConnectionError)"}})
         row = store_row(live_service["app"], pending["kii_user_id"])
         assert row.state == MigrationState.pending and row.password_hash  # nothing changed
     finally:

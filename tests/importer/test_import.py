@@ -255,7 +255,7 @@ def test_second_delivery(import_app, import_realm, export, tmp_path, master_admi
     assert report["deleted"]["disabled"] == 1
     assert report["deleted"]["failures"]["deleted_unknown_user"]["count"] == 1
 
-    assert missing_id in report["missing_from_export"]["examples"] or report["missing_from_export"]["count"] >= 1
+    assert report["missing_from_export"] == {"count": 1, "examples": [missing_id]}
     assert db.session.get(LegacyUser, missing_id) is not None  # reported, not deleted
     assert all(report["check"].values())
 
@@ -343,3 +343,102 @@ def test_every_imported_user_shows_its_migration_state_in_keycloak(import_app, i
         # The console's view of the store, read-only: the same state, and when it was set.
         assert attributes["migration_state"] == [states[attributes["kii_user_id"][0]]], user["username"]
         assert attributes["migration_state_changed_at"][0].endswith("Z")
+
+
+def test_a_deleted_user_stays_deleted(import_app, import_realm, export, tmp_path, master_admin):
+    """A user named in `--deleted` is never brought back: not by the same delivery imported again (which
+    writes nothing), not by a later one listing them enabled with a new hash; nor is a user who deleted
+    their account here. The export's line is reported (`deleted_user_in_export`)."""
+    from identity.audit import AuditEvent
+
+    run_import(import_app, *args_for(export, tmp_path / "first.json"))
+    db.session.rollback()
+    deleted_id, self_deleted = db.session.scalars(
+        sa.select(LegacyUser.kii_user_id).where(LegacyUser.state == MigrationState.pending,
+                                                LegacyUser.disabled.is_(False))
+        .order_by(LegacyUser.kii_user_id).limit(2)).all()
+
+    def delivery(name: str, deleted: bool = True, **changes) -> list[str]:
+        """A copy of the export (a new run) with `changes` to the deleted user's profile and hash."""
+        copy = tmp_path / name
+        copy.mkdir()
+        with open(export["dir"] / "profiles.jsonl", "rb") as src, open(copy / "profiles.jsonl", "wb") as dst:
+            for line in src:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if isinstance(record, dict) and record.get("userID") == deleted_id and changes:
+                    record.update(_modified=record["_modified"] + 1000, _disabled=False)
+                    line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
+                dst.write(line)
+        with open(export["dir"] / "hashes.csv") as src, open(copy / "hashes.csv", "w") as dst:
+            for line in src:
+                if changes.get("new_hash") and line.split(",")[0] == deleted_id:
+                    line = f"{deleted_id},{'ef' * 32},\n"
+                dst.write(line)
+        args = ["--profiles", str(copy / "profiles.jsonl"), "--hashes", str(copy / "hashes.csv"),
+                "--report", str(tmp_path / f"{name}.json")]
+        if deleted:
+            (copy / "deleted.txt").write_text(deleted_id + "\n")
+            args += ["--deleted", str(copy / "deleted.txt")]
+        return args
+
+    def state():
+        db.session.rollback()
+        audit = db.session.execute(sa.select(sa.func.count()).select_from(AuditEvent)).scalar_one()
+        updated = {u.kii_user_id: u.updated_at for u in db.session.scalars(sa.select(LegacyUser))}
+        return store_snapshot(), updated, audit, keycloak_users(master_admin, import_realm.realm)
+
+    def gone_everywhere():
+        db.session.rollback()
+        row = db.session.get(LegacyUser, deleted_id)
+        assert row.disabled and row.password_hash is None and row.state == MigrationState.reset_required
+        master_admin.change_current_realm(import_realm.realm)
+        assert master_admin.get_user(keycloak_id(import_realm.realm, deleted_id))["enabled"] is False
+
+    run_import(import_app, *delivery("second"))
+    assert read_report(tmp_path / "second.json")["deleted"]["disabled"] == 1
+    gone_everywhere()
+    before = state()
+
+    # The same delivery again (a new run): nothing is written; the listed deleted user is reported.
+    run_import(import_app, *delivery("again"))
+    again = read_report(tmp_path / "again.json")
+    assert state() == before
+    assert (again["profiles"]["imported"], again["profiles"]["updated"]) == (0, 0)
+    assert again["failures"]["deleted_user_in_export"] == {"count": 1, "examples": [deleted_id]}
+    assert again["hashes"]["failures"]["deleted_user_in_export"] == {"count": 1, "examples": [deleted_id]}
+    assert (again["hashes"]["stored"], again["deleted"]["disabled"], again["deleted"]["unchanged"]) == (0, 0, 1)
+    assert all(again["check"].values())
+
+    # The user deletes their account here (DeleteUser): the service forgets them, Keycloak too.
+    master_admin.change_current_realm(import_realm.realm)
+    import_app.extensions["cognito"].service.migration.forget_user(keycloak_id(import_realm.realm, self_deleted))
+    master_admin.delete_user(keycloak_id(import_realm.realm, self_deleted))
+
+    # A later delivery, without --deleted, lists the deleted user enabled, newer, with a new hash.
+    run_import(import_app, *delivery("later", deleted=False, new_hash=True))
+    later = read_report(tmp_path / "later.json")
+    gone_everywhere()
+    db.session.rollback()
+    assert db.session.get(LegacyUser, self_deleted) is None
+    users = {u["attributes"]["kii_user_id"][0] for u in keycloak_users(master_admin, import_realm.realm)}
+    assert self_deleted not in users
+    assert later["failures"]["deleted_user_in_export"] == {"count": 2, "examples": sorted([deleted_id, self_deleted],
+                                                                                         key=line_of(export))}
+    assert (later["profiles"]["imported"], later["profiles"]["updated"]) == (0, 0)
+    assert all(later["check"].values())
+
+
+def line_of(export):
+    """Sort key: a userID's line number in the export's profiles (the report lists examples in file order)."""
+    numbers = {}
+    for number, line in enumerate(open(export["dir"] / "profiles.jsonl", "rb"), start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            numbers.setdefault(record.get("userID"), number)
+    return lambda user_id: numbers[user_id]
