@@ -14,6 +14,18 @@ from identity.cognito.errors import InvalidParameterError
 NonEmpty = validate.Length(min=1, max=2048)
 
 
+def _text(value: str) -> None:
+    # A new password with a lone surrogate has no UTF-8 form: nobody could ever type it again.
+    # (A password being checked is not refused here: it is a wrong password, identity.legacy.hashes.)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Member must be text (no lone surrogate)") from None
+
+
+NewPassword = [validate.Length(min=1, max=256), _text]
+
+
 class _Base(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -44,7 +56,7 @@ class ForgotPasswordSchema(_Base):
 
 class ConfirmForgotPasswordSchema(ForgotPasswordSchema):
     ConfirmationCode = fields.String(required=True, validate=validate.Length(min=1, max=2048))
-    Password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    Password = fields.String(required=True, validate=NewPassword)
 
 
 class AttributeSchema(_Base):
@@ -55,7 +67,7 @@ class AttributeSchema(_Base):
 class SignUpSchema(_Base):
     ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
     Username = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    Password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    Password = fields.String(required=True, validate=NewPassword)
     UserAttributes = fields.List(fields.Nested(AttributeSchema), load_default=list)
     SecretHash = fields.String(validate=validate.Length(min=1, max=128))
 
@@ -66,7 +78,7 @@ class ConfirmSignUpSchema(ForgotPasswordSchema):
 
 class ChangePasswordSchema(AccessTokenSchema):
     PreviousPassword = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    ProposedPassword = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    ProposedPassword = fields.String(required=True, validate=NewPassword)
 
 
 class UpdateUserAttributesSchema(AccessTokenSchema):

@@ -113,3 +113,21 @@ def test_saturation_is_too_many_requests_not_a_timeout(live_service):
         cognito.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId="mobile",
                               AuthParameters={"USERNAME": "someone", "PASSWORD": "whatever-1"})
     assert info.value.response["Error"]["Code"] == "NotAuthorizedException"
+
+
+@pytest.mark.parametrize("operation,body", [
+    ("SignUp", {"ClientId": "mobile", "Username": "surrogate-user@example.com", "Password": "Abc-\ud800-Def-123"}),
+    ("ConfirmForgotPassword", {"ClientId": "mobile", "Username": "nobody-here", "ConfirmationCode": "123456",
+                               "Password": "Abc-\ud800-Def-123"}),
+    ("ChangePassword", {"AccessToken": "not-a-token", "PreviousPassword": "Old-Pass-123",
+                        "ProposedPassword": "Abc-\ud800-Def-123"}),
+])
+def test_a_new_password_that_is_not_text_is_refused_before_anything_is_written(client, operation, body):
+    # A lone surrogate cannot be typed again (no UTF-8 form): Keycloak must never be given one.
+    raw = json.dumps(body)  # ensure_ascii: the lone surrogate travels as the escape \ud800
+    headers = {**TARGET, "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}"}
+    field = "ProposedPassword" if operation == "ChangePassword" else "Password"
+    assert cognito_error(client.post("/", data=raw, headers=headers)) == (
+        400, "InvalidParameterException",
+        f"1 validation error detected: Value at '{field}' failed to satisfy constraint: "
+        "Member must be text (no lone surrogate)")
