@@ -3,7 +3,8 @@
 #
 #   scripts/keycloak.sh fetch    # mvn dependency:copy from Maven Central, unpack into .cache/
 #   scripts/keycloak.sh start    # start in the background (dev-file H2 unless KC_DB is set)
-#   scripts/keycloak.sh ensure   # start unless one already answers on the port
+#   scripts/keycloak.sh ensure   # start unless one already answers on the port; restart one this
+#                                #   script started from other provider sources (keycloak_spi_bridge)
 #   scripts/keycloak.sh wait     # poll the health endpoint until ready (bounded)
 #   scripts/keycloak.sh stop | status
 #
@@ -29,10 +30,12 @@ if [ -n "$INSTANCE" ]; then
   HOME_DIR="$CACHE/instances/$INSTANCE-$VERSION"
   PID_FILE="$VAR/keycloak-$INSTANCE.pid"
   LOG_FILE="$VAR/keycloak-$INSTANCE.log"
+  STAMP_FILE="$VAR/keycloak-$INSTANCE.provider-stamp"
 else
   HOME_DIR="$DIST_DIR"
   PID_FILE="$VAR/keycloak.pid"
   LOG_FILE="$VAR/keycloak.log"
+  STAMP_FILE="$VAR/keycloak.provider-stamp"
 fi
 HTTP_PORT="${KEYCLOAK_HTTP_PORT:-8080}"
 MGMT_PORT="${KEYCLOAK_MGMT_PORT:-9000}"
@@ -86,6 +89,21 @@ build_providers() {
   mvn -q -B -f "$ROOT/keycloak_spi_bridge/pom.xml" package -DskipTests -Dkeycloak.version="$VERSION"
 }
 
+provider_stamp() {
+  # What the provider jar is built from: its sources, its POM and the Keycloak it is built against.
+  local module="$ROOT/keycloak_spi_bridge"
+  {
+    echo "$VERSION"
+    if [ -f "$module/pom.xml" ]; then
+      (cd "$module" && find src pom.xml -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    fi
+  } | sha256sum | cut -d' ' -f1
+}
+
+provider_current() {
+  [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$(provider_stamp)" ]
+}
+
 install_providers() {
   local jar
   for jar in "$ROOT"/keycloak_spi_bridge/target/*.jar; do
@@ -117,10 +135,13 @@ start() {
   if running; then log "already running (pid $(cat "$PID_FILE"))"; return; fi
   if ready; then log "a Keycloak already answers on port $MGMT_PORT"; return; fi
   fetch
+  mkdir -p "$VAR"
+  # Taken before the build: a source changed while it runs shows as a change at the next ensure.
+  local stamp; stamp="$(provider_stamp)"
   build_providers
   install_providers
   install_themes
-  mkdir -p "$VAR"
+  echo "$stamp" > "$STAMP_FILE"
   if [ -f "$ENV_FILE" ]; then set -a; . "$ENV_FILE"; set +a; fi
   : "${KC_BOOTSTRAP_ADMIN_USERNAME:?set KC_BOOTSTRAP_ADMIN_USERNAME (scripts/dev-env.sh writes var/dev.env)}"
   : "${KC_BOOTSTRAP_ADMIN_PASSWORD:?set KC_BOOTSTRAP_ADMIN_PASSWORD}"
@@ -140,7 +161,7 @@ start() {
   log "starting Keycloak $VERSION ($mode, JDK $java_home) on 127.0.0.1:$HTTP_PORT; log in $LOG_FILE"
   # setsid: the server survives the shell that started it (make run returns).
   # Appended, not truncated: a restart keeps what came before (the suite's secrets scan reads it all).
-  setsid "$HOME_DIR/bin/kc.sh" "$mode" "${args[@]}" >>"$LOG_FILE" 2>&1 < /dev/null &
+  setsid "$HOME_DIR/bin/kc.sh" "$mode" "${args[@]}" >>"$LOG_FILE" 2>&1 < /dev/null 9>&- &
   echo $! > "$PID_FILE"
 }
 
@@ -154,6 +175,22 @@ wait_ready() {
     sleep 1
   done
   log "ready at http://127.0.0.1:$HTTP_PORT"
+}
+
+ensure() {
+  # One ensure at a time (test runs in parallel): the next one finds the first one's Keycloak current.
+  mkdir -p "$VAR"
+  exec 9>>"$PID_FILE.ensure-lock"
+  flock 9
+  # A Keycloak left running from older provider sources would test stale Java: restart it.
+  if running && ! provider_current; then
+    log "the provider's sources changed since Keycloak started (stamp $STAMP_FILE): restarting it"
+    stop
+  elif ! running && ready && ! provider_current; then
+    log "warning: a Keycloak this script did not start answers on port $MGMT_PORT; its provider may be stale"
+  fi
+  start
+  wait_ready
 }
 
 stop() {
@@ -173,7 +210,7 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   wait) wait_ready ;;
-  ensure) start; wait_ready ;;
+  ensure) ensure ;;
   stop) stop ;;
   status) if ready; then echo "ready"; else echo "not ready"; exit 1; fi ;;
   home) fetch; echo "$HOME_DIR" ;;

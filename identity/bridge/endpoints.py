@@ -1,7 +1,9 @@
 """`POST /bridge/v1/verify`: Keycloak's login page asks whether a legacy password is right.
 
 Called by the provider in keycloak_spi_bridge (LegacyBridgeAuthenticator) when a
-user without a Keycloak password types one. It runs the very same first-login
+user without a Keycloak password types one, naming that Keycloak user by id: the
+legacy user is the one that account was imported as, never another whose email or
+phone the account's username happens to be. It runs the very same first-login
 migration as the JSON API (identity.legacy.migration): on a right password the
 service gives Keycloak the password through the Admin API, marks the user
 migrated and deletes the legacy hash, then answers ``{"valid": true}``; the
@@ -39,19 +41,20 @@ def verify():
         log.warning("bridge: refused a request without the shared secret", extra={"client": request.remote_addr})
         return jsonify(error="forbidden"), 403
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or \
-            not isinstance(body.get("password"), str) or not body["username"] or len(body["password"]) > 4096:
+    if not isinstance(body, dict) or not isinstance(body.get("user_id"), str) or \
+            not 0 < len(body["user_id"]) <= 64 or \
+            not isinstance(body.get("password"), str):  # usable or not: migration.attempt asks the one rule
         return jsonify(error="invalid_request"), 400
     service = current_app.extensions["cognito"].service
     migration = service.migration
-    from identity.cognito.service import normalise_identifiers
     from identity.locks import LockTimeout, sign_in_lock
 
-    row = migration.find(**normalise_identifiers(body["username"]))
+    row = migration.for_keycloak_user(body["user_id"])
     if row is None:
         return jsonify(valid=False, reason="not_a_legacy_user"), 404
     try:
-        # The same per-user lock as the JSON API: one implementation, one queue.
+        # The same per-user lock as the JSON API, named as it names it (the row's Keycloak username):
+        # one implementation, one queue.
         with sign_in_lock(migration.engine, row["username"] or row["email"], service.lock_timeout_s):
             outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"], path="bridge",
                                         client=request.remote_addr).outcome

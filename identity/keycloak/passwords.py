@@ -4,7 +4,9 @@ Keycloak hashes it itself (argon2, the realm's policy). The first-login migratio
 project's provider (`keycloak_spi_bridge`, /realms/{realm}/legacy-migration): one call sets the
 password and the user's read-only migration state in one transaction, never overwrites a password
 the user set at Keycloak meanwhile, and stores a legacy password the realm's policy for *new*
-passwords refuses (too short, say) all the same, since it was valid where the user chose it.
+passwords refuses (too short, say) all the same, since it was valid where the user chose it. Only
+the service's own client may call it (the bootstrap names it to the realm; docs/bridge.md), and a
+reset at Keycloak at the same moment leaves one password, the reset's.
 Resets (the user chose a new password) use the Admin API and its policy.
 """
 

@@ -114,3 +114,77 @@ def test_bridge_down_fails_like_a_wrong_password_within_bounded_time(live_servic
     response, verifier = settled_page(lambda: login_page(live_service, user["username"], "Kii-Down-1"),
                                       master_admin, user["id"])
     assert response.status_code == 302  # back up: the same password gets in
+
+
+def verify(live_service, dev_env, body: dict) -> requests.Response:
+    """The provider's call to the bridge, made by hand."""
+    return requests.post(f"{live_service['url']}/bridge/v1/verify", json=body, timeout=15,
+                         headers={"Authorization": f"Bearer {dev_env['IDENTITY_BRIDGE_SECRET']}"})
+
+
+def cn_mobile() -> str:
+    import secrets
+
+    return f"+86139{secrets.randbelow(10 ** 8):08d}"
+
+
+def test_the_bridge_finds_the_legacy_user_by_keycloak_id_not_by_name(live_service, dev_env, legacy_user, kc_user,
+                                                                     master_admin):
+    """An account an admin made without a password, named like a legacy user's email or phone, is not
+    that legacy user: the legacy password does not let it in, and nothing of the legacy user moves."""
+    import uuid
+
+    email, phone = f"victim-{uuid.uuid4().hex[:8]}@example.com", cn_mobile()
+    victim = legacy_user(password="Kii-Victim-1", email=email, phone=phone)
+    for name in (email, phone):
+        imposter = kc_user(username=name)
+        answer = verify(live_service, dev_env, {"user_id": imposter["id"], "username": name,
+                                                "password": "Kii-Victim-1"})
+        assert (answer.status_code, answer.json()) == (404, {"valid": False, "reason": "not_a_legacy_user"})
+        assert master_admin.get_credentials(imposter["id"]) == []
+    row = store_row(live_service["app"], victim["kii_user_id"])
+    assert row.state == MigrationState.pending and row.password_hash and row.failed_attempts == 0
+    assert master_admin.get_credentials(victim["id"]) == []
+    # The legacy user's own account, named by its id, is the one the password belongs to.
+    answer = verify(live_service, dev_env, {"user_id": victim["id"], "password": "Kii-Victim-1"})
+    assert (answer.status_code, answer.json()) == (200, {"valid": True})
+    assert [c["type"] for c in master_admin.get_credentials(victim["id"])] == ["password"]
+
+
+def test_the_bridge_refuses_a_request_without_a_user_id(live_service, dev_env, legacy_user):
+    victim = legacy_user(password="Kii-Victim-3")
+    for body in ({"username": victim["username"], "password": "Kii-Victim-3"},
+                 {"user_id": 7, "password": "Kii-Victim-3"}, {"user_id": "", "password": "Kii-Victim-3"}):
+        assert verify(live_service, dev_env, body).status_code == 400, body
+    assert store_row(live_service["app"], victim["kii_user_id"]).state == MigrationState.pending
+
+
+def test_an_account_named_like_a_legacy_users_phone_gets_nothing_at_the_login_page(live_service, legacy_user,
+                                                                                   kc_user, master_admin):
+    phone = cn_mobile()
+    victim = legacy_user(password="Kii-Victim-2", phone=phone)
+    imposter = kc_user(username=phone)
+    response, _ = login_page(live_service, phone, "Kii-Victim-2")
+    assert response.status_code == 200 and "kc-form-login" in response.text
+    row = store_row(live_service["app"], victim["kii_user_id"])
+    assert row.state == MigrationState.pending and row.password_hash
+    assert master_admin.get_credentials(imposter["id"]) == [] and master_admin.get_credentials(victim["id"]) == []
+
+
+def test_the_bridge_queues_behind_the_json_apis_lock_of_the_user(live_service, dev_env, legacy_user):
+    """Named by id, the user still takes the lock the JSON API takes for them (its Keycloak username)."""
+    import threading
+    import time
+
+    from identity.locks import sign_in_lock
+
+    user = legacy_user(password="Kii-Queue-1")
+    answers = []
+    call = threading.Thread(target=lambda: answers.append(
+        verify(live_service, dev_env, {"user_id": user["id"], "password": "Kii-Queue-1"})))
+    with sign_in_lock(live_service["app"].extensions["cognito"].service.migration.engine, user["username"], 5):
+        call.start()
+        time.sleep(1.5)
+        assert call.is_alive() and not answers, "the bridge did not wait for the user's lock"
+    call.join(30)
+    assert (answers[0].status_code, answers[0].json()) == (200, {"valid": True})

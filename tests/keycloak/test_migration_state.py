@@ -90,7 +90,7 @@ def test_the_state_is_read_only_and_searchable(legacy_user, master_admin):
     assert state_of(master_admin, user["id"])[0] == "pending"
 
 
-def test_the_provider_endpoint_refuses_callers_without_manage_users(keycloak_url, legacy_user, kc_user):
+def test_the_provider_endpoint_refuses_anonymous_and_ordinary_users(keycloak_url, legacy_user, kc_user):
     user = legacy_user()
     url = f"{keycloak_url}/realms/{TEST_REALM}/legacy-migration/users/{user['id']}/password"
     assert requests.post(url, json={"password": "Anything-1"}, timeout=10).status_code == 401

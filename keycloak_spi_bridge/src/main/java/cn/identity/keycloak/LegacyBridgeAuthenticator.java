@@ -48,7 +48,9 @@ public class LegacyBridgeAuthenticator extends UsernamePasswordForm {
                 && !user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE)) {
             String password = inputData.getFirst("password");
             if (password != null && !password.isEmpty()) {
-                Answer answer = askBridge(context, user.getUsername(), password);
+                // By id: the bridge finds the legacy user this very account was imported as, never
+                // another one whose email or phone this account's username happens to be.
+                Answer answer = askBridge(context, user.getId(), password);
                 if (answer == Answer.VALID) {
                     return true;
                 }
@@ -67,26 +69,26 @@ public class LegacyBridgeAuthenticator extends UsernamePasswordForm {
         return super.validatePassword(context, user, inputData, clearUser);
     }
 
-    Answer askBridge(AuthenticationFlowContext context, String username, String password) {
+    Answer askBridge(AuthenticationFlowContext context, String userId, String password) {
         AuthenticatorConfigModel config = context.getAuthenticatorConfig();
         String url = config == null ? null : config.getConfig().get(CONFIG_URL);
         long timeoutMs = parseTimeout(config == null ? null : config.getConfig().get(CONFIG_TIMEOUT_MS));
-        return answer(http, url, System.getenv(SECRET_ENV), timeoutMs, username, password);
+        return answer(http, url, System.getenv(SECRET_ENV), timeoutMs, userId, password);
     }
 
     /** True only when the bridge answers 200 {"valid": true}; anything else (down, slow, refused) is false. */
-    static boolean ask(HttpClient http, String url, String secret, long timeoutMs, String username, String password) {
-        return answer(http, url, secret, timeoutMs, username, password) == Answer.VALID;
+    static boolean ask(HttpClient http, String url, String secret, long timeoutMs, String userId, String password) {
+        return answer(http, url, secret, timeoutMs, userId, password) == Answer.VALID;
     }
 
-    static Answer answer(HttpClient http, String url, String secret, long timeoutMs, String username,
+    static Answer answer(HttpClient http, String url, String secret, long timeoutMs, String userId,
                          String password) {
         if (url == null || url.isEmpty() || secret == null || secret.isEmpty()) {
             LOG.warn("legacy bridge not configured: url in the execution config, secret in " + SECRET_ENV);
             return Answer.NO;
         }
         try {
-            String body = JsonSerialization.writeValueAsString(Map.of("username", username, "password", password));
+            String body = JsonSerialization.writeValueAsString(Map.of("user_id", userId, "password", password));
             HttpRequest request = HttpRequest.newBuilder(URI.create(url.replaceAll("/+$", "") + "/verify"))
                     .timeout(Duration.ofMillis(timeoutMs))
                     .header("Authorization", "Bearer " + secret)

@@ -19,10 +19,9 @@ import org.keycloak.credential.PasswordCredentialProviderFactory;
 import org.keycloak.credential.hash.PasswordHashProvider;
 import org.keycloak.models.ClientModel;
 import org.keycloak.models.KeycloakSession;
-import org.keycloak.models.ModelException;
+import org.keycloak.models.PasswordPolicy;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RoleModel;
-import org.keycloak.models.UserCredentialModel;
 import org.keycloak.models.UserModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
 import org.keycloak.services.managers.AppAuthManager;
@@ -30,19 +29,24 @@ import org.keycloak.services.managers.AuthenticationManager;
 
 /**
  * {@code POST /realms/{realm}/legacy-migration/users/{id}/password}: the first-login migration's
- * write, in one call and one transaction. Keycloak takes the legacy password (argon2, the realm's
- * policy; a legacy password the policy refuses is stored hashed all the same, since it was valid
+ * write, in one call and one transaction. Keycloak takes the legacy password (hashed as the realm's
+ * policy says; a legacy password the policy refuses is stored all the same, since it was valid
  * where the user chose it) and the user's read-only migration state becomes "migrated". If the
  * user already has a Keycloak password (they reset it at Keycloak's own pages meanwhile), nothing
- * is overwritten: 409, and the service forgets the legacy hash instead. With
+ * is overwritten: 409, and the service forgets the legacy hash instead ({@link PasswordWrites}:
+ * the same holds when the reset happens at the same moment). With
  * {@code "ticket_for_client": "<client id>"} the answer (200) carries a {@link MigrationTicket} for
  * that client's token request that follows.
  *
- * Only a bearer token of a client or user holding realm-management's manage-users may call it
- * (the service's account does).
+ * Only the service itself may call it: a bearer token of the service account of the client the
+ * realm names in its {@value #SERVICE_CLIENT_ATTRIBUTE} attribute (the bootstrap writes the
+ * service's IDENTITY_KEYCLOAK_ADMIN_CLIENT_ID there), still holding realm-management's
+ * manage-users. Support staff hold manage-users too, to unlock and disable users; they, and any
+ * other client, get 403. A realm without the attribute refuses everyone.
  */
 public class LegacyMigrationResource {
 
+    static final String SERVICE_CLIENT_ATTRIBUTE = "legacyMigrationServiceClient";
     private static final Logger LOG = Logger.getLogger(LegacyMigrationResource.class);
     private final KeycloakSession session;
 
@@ -59,19 +63,22 @@ public class LegacyMigrationResource {
         Object password = body == null ? null : body.get("password");
         UserModel user = target(realm, id, password instanceof String && !((String) password).isEmpty()
                 && ((String) password).length() <= 4096);
-        if (user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE)) {
+        // The usual case answered without hashing; the check that counts is made under the lock.
+        boolean exists = user.credentialManager().isConfiguredFor(PasswordCredentialModel.TYPE);
+        PasswordCredentialModel hashed = null;
+        if (!exists) {
+            // Hashed before the lock is taken: others wait on it only for the check and the write.
+            hashed = hash(realm, (String) password);
+            PasswordWrites.lock(session, user);
+            exists = !PasswordWrites.committed(session, user).isEmpty();
+        }
+        if (exists) {
             MigrationState.markMigrated(user);
             return error(409, "password_exists");
         }
-        try {
-            user.credentialManager().updateCredential(UserCredentialModel.password((String) password, false));
-        } catch (ModelException policy) {
-            // Refused by the realm's password policy (too short, say): valid where the user chose it.
-            PasswordHashProvider hash = session.getProvider(PasswordHashProvider.class, "argon2");
-            PasswordCredentialProvider credentials = (PasswordCredentialProvider) session.getProvider(
-                    CredentialProvider.class, PasswordCredentialProviderFactory.PROVIDER_ID);
-            credentials.createCredential(realm, user, hash.encodedCredential((String) password, -1));
-        }
+        PasswordCredentialProvider credentials = (PasswordCredentialProvider) session.getProvider(
+                CredentialProvider.class, PasswordCredentialProviderFactory.PROVIDER_ID);
+        credentials.createCredential(realm, user, hashed);
         MigrationState.markMigrated(user);
         Object client = body.get("ticket_for_client");
         if (client instanceof String && !((String) client).isEmpty() && ((String) client).length() <= 255) {
@@ -105,6 +112,16 @@ public class LegacyMigrationResource {
         return Response.noContent().build();
     }
 
+    /** The realm's hash for a new password, whatever its policy says of the password itself. */
+    private PasswordCredentialModel hash(RealmModel realm, String password) {
+        PasswordPolicy policy = realm.getPasswordPolicy();
+        PasswordHashProvider hash = session.getProvider(PasswordHashProvider.class, policy.getHashAlgorithm());
+        if (hash == null) {
+            hash = session.getProvider(PasswordHashProvider.class, "argon2");
+        }
+        return hash.encodedCredential(password, policy.getHashIterations());
+    }
+
     /** The user an authorised caller's well-formed request is about; any other case answers at once. */
     private UserModel target(RealmModel realm, String id, boolean wellFormed) {
         Response refused = authorise(realm);
@@ -131,10 +148,21 @@ public class LegacyMigrationResource {
         if (auth == null) {
             return error(401, "unauthorized");
         }
+        String serviceClientId = realm.getAttribute(SERVICE_CLIENT_ATTRIBUTE);
+        ClientModel service = serviceClientId == null || serviceClientId.isEmpty()
+                ? null : realm.getClientByClientId(serviceClientId);
         ClientModel management = realm.getClientByClientId("realm-management");
         RoleModel manageUsers = management == null ? null : management.getRole("manage-users");
-        if (manageUsers == null || !auth.getUser().hasRole(manageUsers)) {
-            LOG.warnf("legacy-migration: refused a caller without manage-users (client %s)",
+        UserModel caller = auth.getUser();
+        boolean theService = service != null && caller != null
+                && service.getId().equals(caller.getServiceAccountClientLink())
+                && auth.getClient() != null && service.getId().equals(auth.getClient().getId());
+        if (!theService || manageUsers == null || !caller.hasRole(manageUsers)) {
+            if (service == null) {
+                LOG.warnf("legacy-migration: realm %s names no service client in its %s attribute (run the "
+                        + "bootstrap); every caller is refused", realm.getName(), SERVICE_CLIENT_ATTRIBUTE);
+            }
+            LOG.warnf("legacy-migration: refused a caller that is not the service's account (client %s)",
                     auth.getClient() == null ? "?" : auth.getClient().getClientId());
             return error(403, "forbidden");
         }

@@ -16,7 +16,8 @@ import org.keycloak.models.UserModel;
  * Keeps a Kii user's migration state true when their password changes anywhere else than the
  * first-login call: the service's password reset (Admin API reset-password), Keycloak's own
  * "forgot password" and update-password pages. Runs in the request's transaction, so the state
- * changes with the password or not at all.
+ * changes with the password or not at all; and there, after Keycloak's write, it makes sure a
+ * first-login migration at the same moment leaves no second password ({@link PasswordWrites}).
  */
 public class MigrationStateListener implements EventListenerProvider {
 
@@ -56,6 +57,7 @@ public class MigrationStateListener implements EventListenerProvider {
         RealmModel realm = session.realms().getRealm(realmId);
         UserModel user = realm == null ? null : session.users().getUserById(realm, userId);
         if (user != null) {
+            PasswordWrites.keepKeycloaksWrite(session, user);
             MigrationState.markMigrated(user);
         }
     }

@@ -62,10 +62,12 @@ class LegacyBridgeAuthenticatorTest {
     }
 
     @Test
-    void validAnswerSendsSecretAndCredentials() {
-        assertTrue(LegacyBridgeAuthenticator.ask(http, url(), "s3cret", 1000, "alice", "pa\"ss"));
+    void validAnswerSendsSecretUserIdAndPassword() {
+        String id = "0b8f1c9e-5d2a-4c1e-9f4b-2a6d8e3c7b10";
+        assertTrue(LegacyBridgeAuthenticator.ask(http, url(), "s3cret", 1000, id, "pa\"ss"));
         assertEquals("Bearer s3cret", lastAuthorization.get());
-        assertTrue(lastBody.get().contains("\"username\":\"alice\""));
+        assertTrue(lastBody.get().contains("\"user_id\":\"" + id + "\""), lastBody.get());
+        assertFalse(lastBody.get().contains("username"), lastBody.get());
         assertTrue(lastBody.get().contains("pa\\\"ss"), lastBody.get());
     }
 
