@@ -380,9 +380,9 @@ def _browser_flow(admin: KeycloakAdmin, settings: Settings, changes: Changes) ->
         key = execution.get("providerId") or ("forms" if execution.get("displayName") == forms else None)
         requirement = wanted.get(key) or ("ALTERNATIVE" if execution.get("displayName") == forms else None)
         if requirement and execution.get("requirement") != requirement:
-            admin.update_authentication_flow_executions({"id": execution["id"], "requirement": requirement},
-                                                        BROWSER_FLOW)
+            admin.update_authentication_flow_executions({**execution, "requirement": requirement}, BROWSER_FLOW)
             changes.add(f"set {execution.get('displayName')} {requirement} in {BROWSER_FLOW}")
+    _in_order(admin, BROWSER_FLOW, ["auth-cookie", forms], changes)
     bridge = next(e for e in admin.get_authentication_flow_executions(BROWSER_FLOW)
                   if e.get("providerId") == BRIDGE_PROVIDER)
     _execution_config(admin, settings, bridge, f"{BROWSER_FLOW}-bridge",
@@ -523,6 +523,21 @@ def _execution_config(admin: KeycloakAdmin, settings: Settings, execution: dict,
     if response.status_code >= 400:
         raise RuntimeError(f"{what}: HTTP {response.status_code}")
     changes.add(f"configured {what}")
+
+
+def _in_order(admin: KeycloakAdmin, flow: str, names: list[str], changes: Changes) -> None:
+    """The top steps of `flow` in the order of `names` (providers or subflow names), by their priorities.
+
+    An update that leaves out an execution's priority sets it to 0 (earlier bootstraps did that):
+    two alternatives of equal priority come back in whatever order the database gives.
+    """
+    top = {(e.get("providerId") or e.get("displayName")): e
+           for e in admin.get_authentication_flow_executions(flow) if e["level"] == 0}
+    for priority, name in enumerate(names):
+        execution = top.get(name)
+        if execution is not None and execution.get("priority") != priority:
+            admin.update_authentication_flow_executions({**execution, "priority": priority}, flow)
+            changes.add(f"ordered {execution.get('displayName')} in {flow}")
 
 
 def _flow_shape(admin: KeycloakAdmin, flow: str) -> list[tuple[int, str, str]]:

@@ -86,6 +86,25 @@ def test_remakes_a_direct_grant_flow_cut_short(master_admin, realm, kc_user):
     assert bootstrap(master_admin, realm) == []
 
 
+def test_orders_the_login_pages_alternatives(master_admin, realm):
+    """Earlier bootstraps updated a step without its priority, which set it to 0: the cookie and the
+    form then had one priority, and a database other than H2 could give them back in either order
+    (the form first: no single sign-on, and the flow's shape check refused the realm)."""
+    master_admin.change_current_realm(realm.realm)
+    for step in master_admin.get_authentication_flow_executions("browser-legacy"):
+        if step["level"] == 0:  # as the earlier bootstrap wrote them
+            master_admin.update_authentication_flow_executions(
+                {"id": step["id"], "requirement": step["requirement"]}, "browser-legacy")
+
+    changes = bootstrap(master_admin, realm)
+
+    assert changes == ["ordered browser-legacy forms in browser-legacy"]
+    top = [(e.get("providerId") or e["displayName"], e["priority"])
+           for e in master_admin.get_authentication_flow_executions("browser-legacy") if e["level"] == 0]
+    assert top == [("auth-cookie", 0), ("browser-legacy forms", 1)]
+    assert bootstrap(master_admin, realm) == []
+
+
 def contract(admin, client_id: str) -> dict:
     """What decides a client's token claims: its mappers (its own id aside) and its scopes."""
     uuid = admin.get_client_id(client_id)
