@@ -540,6 +540,37 @@ def _in_order(admin: KeycloakAdmin, flow: str, names: list[str], changes: Change
             changes.add(f"ordered {execution.get('displayName')} in {flow}")
 
 
+def _steps_flow(admin: KeycloakAdmin, settings: Settings, alias: str, binding: str, builtin: str, steps: list[str],
+                description: str, changes: Changes) -> None:
+    """A top-level flow that starts with `steps`, each required. One that lacks a step or has them out
+    of order is unbound first (the realm falls back to Keycloak's `builtin` flow), then made again:
+    a flow cut short, bound, could let a user in without the missing step."""
+    flows = {f["alias"]: f for f in admin.get_authentication_flows()}
+    if alias in flows and [step for level, step, _ in _flow_shape(admin, alias) if level == 0][:len(steps)] != steps:
+        if admin.get_realm(settings.realm).get(binding) == alias:
+            admin.update_realm(settings.realm, {binding: builtin})
+        admin.delete_authentication_flow(flows.pop(alias)["id"])
+        changes.add(f"removed an incomplete {alias}")
+    if alias not in flows:
+        admin.create_authentication_flow({"alias": alias, "providerId": "basic-flow", "topLevel": True,
+                                          "builtIn": False, "description": description})
+        for provider in steps:
+            admin.create_authentication_flow_execution({"provider": provider}, alias)
+        changes.add(f"created authentication flow {alias}")
+    for execution in admin.get_authentication_flow_executions(alias):
+        if execution["level"] == 0 and execution.get("providerId") in steps and \
+                execution.get("requirement") != "REQUIRED":
+            admin.update_authentication_flow_executions({**execution, "requirement": "REQUIRED"}, alias)
+            changes.add(f"set {execution.get('displayName')} REQUIRED in {alias}")
+
+
+def _bind(admin: KeycloakAdmin, settings: Settings, alias: str, binding: str, what: str, changes: Changes) -> None:
+    previous = admin.get_realm(settings.realm).get(binding)
+    if previous != alias:
+        admin.update_realm(settings.realm, {binding: alias})
+        changes.add(f"bound {alias} as the {what} (was {previous!r})")
+
+
 def _flow_shape(admin: KeycloakAdmin, flow: str) -> list[tuple[int, str, str]]:
     """(level, provider or subflow name, requirement) of every step, in order."""
     return [(e["level"], e.get("providerId") or e.get("displayName"), e.get("requirement"))
@@ -560,33 +591,14 @@ def _reset_credentials_flow(admin: KeycloakAdmin, settings: Settings, changes: C
     top. The new password is a required action, so it is set only after the code. A user who lost
     both the password and the app asks support (docs/support.md).
     """
-    flows = {f["alias"]: f for f in admin.get_authentication_flows()}
-    if RESET_FLOW in flows and [step for level, step, _ in _flow_shape(admin, RESET_FLOW)
-                                if level == 0 and step in RESET_STEPS] != RESET_STEPS:
-        if admin.get_realm(settings.realm).get("resetCredentialsFlow") == RESET_FLOW:
-            admin.update_realm(settings.realm, {"resetCredentialsFlow": "reset credentials"})
-        admin.delete_authentication_flow(flows.pop(RESET_FLOW)["id"])
-        changes.add(f"removed an incomplete {RESET_FLOW}")
-    if RESET_FLOW not in flows:
-        admin.create_authentication_flow({"alias": RESET_FLOW, "providerId": "basic-flow", "topLevel": True,
-                                          "builtIn": False,
-                                          "description": "Forgot password: the emailed link, then the one-time code"})
-        for provider in RESET_STEPS:
-            admin.create_authentication_flow_execution({"provider": provider}, RESET_FLOW)
-        changes.add(f"created authentication flow {RESET_FLOW}")
-    for execution in admin.get_authentication_flow_executions(RESET_FLOW):
-        if execution.get("providerId") in RESET_STEPS and execution.get("requirement") != "REQUIRED":
-            admin.update_authentication_flow_executions({**execution, "requirement": "REQUIRED"}, RESET_FLOW)
-            changes.add(f"set {execution.get('displayName')} REQUIRED in {RESET_FLOW}")
+    _steps_flow(admin, settings, RESET_FLOW, "resetCredentialsFlow", "reset credentials", RESET_STEPS,
+                "Forgot password: the emailed link, then the one-time code", changes)
     subflows = _otp_subflows_of(RESET_FLOW, settings)
     _otp_subflows(admin, settings, RESET_FLOW, subflows, changes)
     if _flow_shape(admin, RESET_FLOW) != [(0, step, "REQUIRED") for step in RESET_STEPS] + _otp_shape(subflows, 0):
         raise RuntimeError(f"authentication flow {RESET_FLOW} has steps the bootstrap does not make, or lacks some; "
                            "compare it with the bootstrap's")
-    previous = admin.get_realm(settings.realm).get("resetCredentialsFlow")
-    if previous != RESET_FLOW:
-        admin.update_realm(settings.realm, {"resetCredentialsFlow": RESET_FLOW})
-        changes.add(f"bound {RESET_FLOW} as the reset credentials flow (was {previous!r})")
+    _bind(admin, settings, RESET_FLOW, "resetCredentialsFlow", "reset credentials flow", changes)
 
 
 DIRECT_GRANT_FLOW = "direct-grant-legacy"
@@ -603,29 +615,12 @@ def _direct_grant_flow(admin: KeycloakAdmin, settings: Settings, changes: Change
     configured an authenticator app). Bound only once it is whole: a flow cut short (a run stopped
     midway, the provider missing) could let a username alone in.
     """
+    steps = ["direct-grant-validate-username", TICKET_PROVIDER]
+    _steps_flow(admin, settings, DIRECT_GRANT_FLOW, "directGrantFlow", "direct grant", steps,
+                "Password grants; a first login's migration ticket", changes)
     subflows = _direct_grant_subflows(settings)
-    steps = [(0, "direct-grant-validate-username", "REQUIRED"), (0, TICKET_PROVIDER, "REQUIRED")]
-    flows = {f["alias"]: f for f in admin.get_authentication_flows()}
-    if DIRECT_GRANT_FLOW in flows and _flow_shape(admin, DIRECT_GRANT_FLOW)[:2] != steps:
-        if admin.get_realm(settings.realm).get("directGrantFlow") == DIRECT_GRANT_FLOW:
-            admin.update_realm(settings.realm, {"directGrantFlow": "direct grant"})
-        admin.delete_authentication_flow(flows.pop(DIRECT_GRANT_FLOW)["id"])
-        changes.add(f"removed an incomplete {DIRECT_GRANT_FLOW}")
-    if DIRECT_GRANT_FLOW not in flows:
-        admin.create_authentication_flow({"alias": DIRECT_GRANT_FLOW, "providerId": "basic-flow", "topLevel": True,
-                                          "builtIn": False,
-                                          "description": "Password grants; a first login's migration ticket"})
-        for _, provider, requirement in steps:
-            admin.create_authentication_flow_execution({"provider": provider}, DIRECT_GRANT_FLOW)
-            execution = next(e for e in admin.get_authentication_flow_executions(DIRECT_GRANT_FLOW)
-                             if e.get("providerId") == provider)
-            admin.update_authentication_flow_executions({**execution, "requirement": requirement}, DIRECT_GRANT_FLOW)
-        changes.add(f"created authentication flow {DIRECT_GRANT_FLOW}")
     _otp_subflows(admin, settings, DIRECT_GRANT_FLOW, subflows, changes)
-    if _flow_shape(admin, DIRECT_GRANT_FLOW) != [*steps, *_otp_shape(subflows, 0)]:
+    if _flow_shape(admin, DIRECT_GRANT_FLOW) != [(0, step, "REQUIRED") for step in steps] + _otp_shape(subflows, 0):
         raise RuntimeError(f"authentication flow {DIRECT_GRANT_FLOW} is incomplete (is keycloak_spi_bridge "
                            "installed?); the direct grant flow was left as it was")
-    previous = admin.get_realm(settings.realm).get("directGrantFlow")
-    if previous != DIRECT_GRANT_FLOW:
-        admin.update_realm(settings.realm, {"directGrantFlow": DIRECT_GRANT_FLOW})
-        changes.add(f"bound {DIRECT_GRANT_FLOW} as the direct grant flow (was {previous!r})")
+    _bind(admin, settings, DIRECT_GRANT_FLOW, "directGrantFlow", "direct grant flow", changes)
