@@ -102,6 +102,7 @@ def authorize():
     return redirect(f"{_keycloak_endpoint('auth')}?{urlencode(list(request.args.items(multi=True)))}", 302)
 
 
+@bp.errorhandler(OAuthClientError)
 def _client_refused(exc: OAuthClientError):
     response = jsonify(error=exc.error, error_description=exc.description)
     if exc.status == 401:
@@ -115,10 +116,7 @@ def _client_refused(exc: OAuthClientError):
 def token():
     form = request.form.to_dict()
     service = _service()
-    try:
-        client_id, secret = service.clients.authenticate(form, request.headers.get("Authorization"))
-    except OAuthClientError as exc:
-        return _client_refused(exc)
+    client_id, secret = service.clients.authenticate(form, request.headers.get("Authorization"))
     for name in ("client_id", "client_secret"):  # Keycloak gets the authenticated client, added by the call
         form.pop(name, None)
     if form.get("grant_type") not in ("authorization_code", "refresh_token"):
@@ -155,10 +153,7 @@ def userinfo():
 def revoke():
     """200 with an empty body, whatever the token (as Cognito answers), once the client is authenticated."""
     service = _service()
-    try:
-        client_id, secret = service.clients.authenticate(request.form, request.headers.get("Authorization"))
-    except OAuthClientError as exc:
-        return _client_refused(exc)
+    client_id, secret = service.clients.authenticate(request.form, request.headers.get("Authorization"))
     try:
         service.oidc.revoke(client_id, secret, request.form.get("token", ""))
     except OAuthError:
