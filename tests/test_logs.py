@@ -18,9 +18,14 @@ SECRETS = ["Correct-Horse-42", JWT, "$2b$12$abcdefghijklmnopqrstuvwxyz0123456789
 @pytest.fixture
 def capture():
     stream = io.StringIO()
+    root, urllib3 = logging.getLogger(), logging.getLogger("urllib3")
+    levels = root.level, urllib3.level
     handler = logs.configure("DEBUG", stream=stream)
     yield stream
-    logging.getLogger().removeHandler(handler)
+    root.removeHandler(handler)
+    # DEBUG left on would have every later test's clients (botocore) log their request bodies.
+    root.setLevel(levels[0])
+    urllib3.setLevel(levels[1])
 
 
 def lines(stream) -> list[dict]:

@@ -30,7 +30,7 @@ def test_a_crash_at_any_step_loses_nothing(failpoint, app, realm, database_url, 
     user = legacy_user(password="Kii-Crash-Pass-1")
     crashing = live_app(realm, database_url, free_port(), FAILPOINTS=frozenset({failpoint}))
     response = initiate(crashing.test_client(), user["username"], "Kii-Crash-Pass-1")
-    assert response.status_code == 500 and json.loads(response.data)["__type"] == "InternalErrorException"
+    assert (response.status_code, json.loads(response.data)["__type"]) == (500, "InternalErrorException")
 
     row = store_row(app, user["kii_user_id"])
     assert row.state == MigrationState.pending and row.password_hash, "the legacy hash outlives the crash"
