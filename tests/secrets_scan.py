@@ -2,8 +2,8 @@
 
 What is read: the service's own log lines of the session (tests/conftest.py's suite_logs, formatted
 and redacted as in production), every *.log file and import report under the session's temporary
-directory (gunicorn workers' logs, import reports), what Keycloak logged meanwhile, and every test's
-captured output. What is looked for: every password, legacy hash, hash-key, client secret and admin
+directory (gunicorn workers' logs, import reports), what Keycloak logged meanwhile, every test's
+captured output, and what the commands the tests ran printed (`keep`). What is looked for: every password, legacy hash, hash-key, client secret and admin
 password the fixtures handed out (tests/used_secrets.py), every code mailed to a user (as a whole
 number, on any line), and anything shaped like a token or a password hash.
 """
@@ -24,6 +24,15 @@ SHAPES = {
 REPORT_NAMES = re.compile(r"(report|failures)[\w.-]*\.(json|md|csv|txt)$")
 # Where the session's files are (set by tests/conftest.py's suite_logs when the session starts).
 SESSION: dict = {}
+# What the commands the tests ran printed (`keep`), scanned with the rest.
+OUTPUTS: list[tuple[str, str]] = []
+
+
+def keep(where: str, *outputs) -> None:
+    """Hand a command's stdout/stderr (bytes or text) to the session's scan."""
+    for output in outputs:
+        if output:
+            OUTPUTS.append((where, output.decode("utf-8", "replace") if isinstance(output, bytes) else output))
 
 
 def written_files(base: Path) -> list[Path]:
@@ -43,10 +52,12 @@ def file_lines(base: Path, keycloak_log: Path | None = None, keycloak_from: int 
                 yield f"keycloak.log:+{number}", line
 
 
-def session_lines(captured):
-    if SESSION:
-        yield from file_lines(SESSION["base"], SESSION["keycloak_log"], SESSION["keycloak_from"])
-    for where, text in captured:
+def session_lines(captured, session: dict | None = None, outputs: list | None = None):
+    """Every line the session wrote: its files, the tests' captured output, the commands' output."""
+    session = SESSION if session is None else session
+    if session:
+        yield from file_lines(session["base"], session.get("keycloak_log"), session.get("keycloak_from", 0))
+    for where, text in [*captured, *(OUTPUTS if outputs is None else outputs)]:
         for number, line in enumerate(text.splitlines(), 1):
             yield f"{where}:{number}", line
 

@@ -24,15 +24,17 @@ def test_the_scan_finds_what_it_looks_for():
                                               '{"message": "sent 918273"}\n'
                                               '{"id": "a918273b-0000"}\n')
             captured = [("tests/x.py::test_y [Captured stdout call]", "output Planted-Secret-Value-1\n")]
-            lines = list(secrets_scan.file_lines(base)) + \
-                [(w, line) for w, text in captured for line in text.splitlines()]
-            hits = secrets_scan.scan(lines)
+            outputs = []
+            secrets_scan.keep("a command", b"printed Planted-Secret-Value-1\n")
+            outputs.append(secrets_scan.OUTPUTS.pop())
+            hits = secrets_scan.scan(secrets_scan.session_lines(captured, {"base": base}, outputs))
         finally:
             VALUES.discard("Planted-Secret-Value-1")
             CODES.discard("918273")
     assert hits == ["service.log:1: a secret the tests used (22 characters)", "service.log:2: a crypt/PHC hash",
                     "service.log:3: a JWT", "service.log:4: a mailed code",
-                    "tests/x.py::test_y [Captured stdout call]: a secret the tests used (22 characters)"]
+                    "tests/x.py::test_y [Captured stdout call]:1: a secret the tests used (22 characters)",
+                    "a command:1: a secret the tests used (22 characters)"]
 
 
 def test_an_unlisted_skip_is_reported():

@@ -33,6 +33,7 @@ from identity.importer.profile import (KEYCLOAK_NAME_MAX, KEYCLOAK_USERNAME_MAX,
                                        utf16_len)
 from identity.legacy.models import LegacyUser
 from tests.importer.conftest import read_report
+from tests.secrets_scan import keep
 
 READER_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILE_REASONS = {"line_too_long", "empty_file", "truncated_gzip"}
@@ -643,6 +644,7 @@ def test_whole_files_of_damage(import_app, import_realm, tmp_path, master_admin,
         identity = str(Path(sys.executable).parent / "identity")
         done = subprocess.run([identity, "import-profiles", *args, "--report", str(report_path)], env=env,
                               capture_output=True, timeout=300)
+        keep("import-profiles (random bytes)", done.stdout, done.stderr)
         assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode()[-3000:]
         output = done.stdout.decode()
     else:

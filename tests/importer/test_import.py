@@ -20,6 +20,7 @@ from identity.importer.models import ImportRecord
 from identity.importer.profile import keycloak_id
 from identity.legacy.models import LegacyUser, MigrationState
 from tests.importer.conftest import read_report, run_import
+from tests.secrets_scan import keep
 
 
 def args_for(export, report: Path, *extra: str) -> list[str]:
@@ -159,11 +160,12 @@ def test_killed_with_sigkill_and_rerun_ends_as_an_uninterrupted_run(import_app, 
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    keep("import-profiles (killed)", *process.communicate())
     assert store_snapshot(), "the kill must land mid-run"
     assert len(store_snapshot()) < export["totals"]["imported"], "the kill must land mid-run"
 
     rerun = subprocess.run(argv, env=env, capture_output=True, timeout=600)
+    keep("import-profiles (rerun)", rerun.stdout, rerun.stderr)
     assert rerun.returncode == 0, rerun.stderr.decode()[-3000:]
     report = read_report(tmp_path / "report.json")
     # The totals an uninterrupted run reports, no duplicate, no lost user.

@@ -18,6 +18,7 @@ from identity.db import db
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
 from identity.legacy.models import LegacyUser, MigrationState
+from tests.secrets_scan import keep
 
 HASH_KEY = "wrap-test-hash-key"
 COUNT = 400
@@ -80,6 +81,7 @@ def test_killed_and_rerun_layers_everything_once(legacy_rows, database_url):
 
     rerun = wrap_process(database_url)
     out, err = rerun.communicate(timeout=300)
+    keep("identity legacy wrap (rerun)", out, err)
     assert rerun.returncode == 0, err.decode()[-2000:]
     assert f"layered {COUNT - halfway} hash(es)" in out.decode()
 
@@ -116,6 +118,7 @@ def test_unlayerable_records_are_reported_by_reason(app_ctx, database_url):
     try:
         process = wrap_process(database_url)
         out, err = process.communicate(timeout=120)
+        keep("identity legacy wrap (unlayerable)", out, err)
         text = out.decode()
         assert process.returncode == 1
         assert "layered 1 hash(es)" in text
