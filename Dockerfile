@@ -50,11 +50,9 @@ WORKDIR /app
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml setup.cfg README.md ./
 COPY identity/__init__.py identity/__init__.py
-COPY keycloak_spi_bridge/__init__.py keycloak_spi_bridge/__init__.py
 RUN pip install -e . && pip check
 
 COPY identity ./identity
-COPY keycloak_spi_bridge/__init__.py ./keycloak_spi_bridge/__init__.py
 COPY migrations ./migrations
 COPY config ./config
 

@@ -12,6 +12,13 @@ def create_app(test_config=None):
     logs.init_app(app)
 
     from identity import admission, db, health, legacy, metrics, security
+    # Every table's model, so the metadata is whole for Alembic's comparisons (the models import
+    # db; db imports none of them).
+    from identity import audit  # noqa: F401
+    from identity.accounts import models as account_models  # noqa: F401
+    from identity.cognito import models as cognito_models  # noqa: F401
+    from identity.importer import models as import_models  # noqa: F401
+    from identity.legacy import models as legacy_models  # noqa: F401
     from identity.cognito import cognito
     from identity.keycloak import keycloak
     from identity.oauth import endpoints as oauth_endpoints
@@ -41,7 +48,7 @@ def create_app(test_config=None):
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from identity import cli
+    from identity import commands
 
-    cli.init_app(app)
+    commands.init_app(app)
     return app

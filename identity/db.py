@@ -31,9 +31,3 @@ def init_app(app) -> None:
     db.init_app(app)
     # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
-    # Import the models so the metadata is complete for Alembic's comparisons.
-    from identity import audit  # noqa: F401
-    from identity.accounts import models as account_models  # noqa: F401
-    from identity.cognito import models as cognito_models  # noqa: F401
-    from identity.importer import models as import_models  # noqa: F401
-    from identity.legacy import models  # noqa: F401
