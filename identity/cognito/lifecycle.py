@@ -19,6 +19,8 @@ from identity.accounts import codes as code_errors
 from identity.accounts.codes import Codes, Issued
 from identity.accounts.mail import MailQueue
 from identity.cognito import errors
+from identity.cognito.identifiers import normalise_identifiers
+from identity.keycloak.gateway import KeycloakGateway
 from identity.keycloak.passwords import PasswordRefused, set_password
 from identity.legacy.models import MigrationState, utcnow
 from identity.metrics import CODE_DELIVERY_FAILURES, CODES_SENT
@@ -80,8 +82,6 @@ class LifecycleOperations:
 
     def _account(self, username: str):
         """(Keycloak user, legacy row or None) for a loginName, email or phone; None when nobody matches."""
-        from identity.cognito.service import normalise_identifiers
-
         row = self.migration.find(**normalise_identifiers(username))
         if row is not None and row["keycloak_user_id"]:
             user = self._admin_call(lambda a: a.get_user(row["keycloak_user_id"]))
@@ -96,8 +96,6 @@ class LifecycleOperations:
     @staticmethod
     def _name_key(username: str) -> str:
         """A typed name as the account look-up reads it: a phone however written, an email, a loginName."""
-        from identity.cognito.service import normalise_identifiers
-
         found = normalise_identifiers(username)
         return found.get("phone") or found.get("email") or found["username"]
 
@@ -206,8 +204,7 @@ class LifecycleOperations:
         if row is not None and row["state"] != MigrationState.migrated.value:
             self.migration.mark_migrated(row["kii_user_id"], via="api", client=client_ip)
         # A user locked out by failed attempts starts afresh with the new password.
-        self._admin_call(lambda a: a.connection.raw_delete(
-            f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user['id']}"))
+        self._admin_call(lambda a: KeycloakGateway(a, self.realm).clear_brute_force(user["id"]))
         log.info("password reset", extra={"keycloak_user_id": user["id"], "at": utcnow().isoformat()})
         return {}
 
@@ -240,8 +237,6 @@ class AccountOperations(LifecycleOperations):
     signup_hours: int = 24
 
     def sign_up(self, request: dict, client_ip=None) -> dict:
-        from identity.cognito.service import normalise_identifiers
-
         self.check_secret_hash(request)
         username = request["Username"].strip()
         attributes, email = keycloak_attributes(request.get("UserAttributes") or [])

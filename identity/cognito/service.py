@@ -13,15 +13,16 @@ import logging
 import threading
 import time
 
-import phonenumbers
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from identity.cognito import errors
 from identity.cognito.clients import AppClients
+from identity.cognito.identifiers import normalise_identifiers
 from identity.cognito.lifecycle import AccountOperations
 from identity.cognito.throttle import ClientThrottle
+from identity.keycloak.gateway import KeycloakGateway
 from identity.keycloak.oidc import OIDC, KeycloakUnavailable, OAuthError
 from identity.legacy import hashes
 from identity.legacy.migration import Attempt, LegacyMigration, Outcome
@@ -44,23 +45,6 @@ def token_kid(token: str) -> str | None:
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) and kid else None
-
-
-def normalise_identifiers(username: str) -> dict:
-    """What a typed USERNAME may be: a loginName, an email or a phone number."""
-    text = username.strip()
-    found = {"username": text.lower()}
-    if "@" in text:
-        found["email"] = text.lower()
-    digits = text.replace(" ", "").replace("-", "")
-    if digits.lstrip("+").isdigit() and len(digits) >= 7:
-        try:
-            number = phonenumbers.parse(digits, "CN")
-            if phonenumbers.is_valid_number(number):
-                found["phone"] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        except phonenumbers.NumberParseException:
-            pass
-    return found
 
 
 class CognitoService(AccountOperations):
@@ -278,15 +262,13 @@ class CognitoService(AccountOperations):
                 if len(found) != 1:
                     return "credentials"
                 user_id = found[0]["id"]
-            events = admin.connection.raw_get(
-                f"admin/realms/{self.realm}/events", user=user_id, client=client_id, type="LOGIN_ERROR",
-                max=1).json()
+            gateway = KeycloakGateway(admin, self.realm)
+            event = gateway.last_login_error(user_id, client_id)
             # Clocks of two hosts: a second of slack; a stale event only costs one more check.
-            if not events or events[0].get("time", 0) < sent_ms - 1000 \
-                    or events[0].get("error") != "user_temporarily_disabled":
+            if event is None or event.get("time", 0) < sent_ms - 1000 \
+                    or event.get("error") != "user_temporarily_disabled":
                 return "credentials"
-            status = admin.connection.raw_get(
-                f"admin/realms/{self.realm}/attack-detection/brute-force/users/{user_id}").json()
+            status = gateway.brute_force_status(user_id)
         except Exception as exc:
             # Without the explanation a right password could be answered as a wrong one (Keycloak
             # still busy with the previous login): the service says it cannot answer instead.

@@ -42,8 +42,8 @@ def operator_admin():
 def import_profiles_command(profiles, hashes, deleted, report, workers, batch_size, dry_run):
     """Import Kii users into Keycloak and their hashes into the legacy store (resumable)."""
     from identity.db import db
-    from identity.importer.keycloak_writer import KeycloakWriter
     from identity.keycloak import keycloak
+    from identity.keycloak.writer import KeycloakWriter
     from identity.importer.report import write_report
     from identity.importer.run import Importer, ImportOptions
 

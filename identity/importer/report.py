@@ -17,10 +17,9 @@ import sqlalchemy as sa
 
 from identity.importer.models import ImportRecord, ImportRun
 from identity.importer.profile import FLAG_DISABLED, FLAG_EMAIL, FLAG_NO_PASSWORD, FLAG_PHONE
-from identity.legacy.models import LegacyUser
+from identity.legacy.store import LegacyStore
 
 RECORDS = ImportRecord.__table__
-USERS = LegacyUser.__table__
 EXAMPLES = 5
 OUTCOMES = {
     "profiles": ("imported", "updated", "unchanged", "failed"),
@@ -69,9 +68,7 @@ def _missing_from_export(ledger: sa.Engine, store: sa.Engine, run_id: str) -> di
     """Users in the store that this run's profiles did not list (reported, never deleted)."""
     count, examples, last = 0, [], ""
     while True:
-        with store.connect() as conn:
-            ids = list(conn.execute(sa.select(USERS.c.kii_user_id).where(USERS.c.kii_user_id > last)
-                                    .order_by(USERS.c.kii_user_id).limit(5000)).scalars())
+        ids = LegacyStore(store).ids_after(last)
         if not ids:
             break
         last = ids[-1]
@@ -104,13 +101,11 @@ def build_report(ledger: sa.Engine, store: sa.Engine, run_id: str, options) -> d
         ).mappings().one()
         hashes = _ledger(conn, run_id, "hashes")
         deleted = _ledger(conn, run_id, "deleted")
-    with store.connect() as conn:
-        states = defaultdict(int)
-        for state, disabled, count in conn.execute(
-                sa.select(USERS.c.state, USERS.c.disabled, sa.func.count()).group_by(USERS.c.state, USERS.c.disabled)):
-            states[getattr(state, "value", state)] += count
-            if disabled:
-                states["disabled"] += count
+    states = defaultdict(int)
+    for state, disabled, count in LegacyStore(store).state_counts():
+        states[getattr(state, "value", state)] += count
+        if disabled:
+            states["disabled"] += count
     failures = profiles.pop("failures")
     report = {
         "run": {"run_id": run_id, "dry_run": options.dry_run, "arguments": json.loads(run["arguments"]),

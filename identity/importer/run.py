@@ -37,25 +37,23 @@ from itertools import islice
 from pathlib import Path
 
 import sqlalchemy as sa
-from keycloak.exceptions import KeycloakDeleteError
 
 from identity import audit
 from identity.importer import reader
-from identity.importer.keycloak_writer import KeycloakWriter
 from identity.importer.models import ImportHash, ImportRecord, ImportRun
 from identity.importer.profile import KiiUser, RecordError, has_non_bmp, keycloak_id, parse_user, to_keycloak
+from identity.keycloak.writer import KeycloakWriter
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
-from identity.legacy.models import LegacyUser, MigrationState, utcnow
+from identity.legacy.models import MigrationState, utcnow
+from identity.legacy.store import IN_CHUNK, LegacyStore
 from identity.progress import Progress
 
 log = logging.getLogger(__name__)
 
-USERS = LegacyUser.__table__
 RECORDS = ImportRecord.__table__
 STAGED = ImportHash.__table__
 RUNS = ImportRun.__table__
-IN_CHUNK = 500  # ids per IN (...) list
 REASON_MAX = 48  # import_records.reason
 SALT_MAX = 255   # legacy_users.salt
 # The unique key a refused row broke, in MySQL/MariaDB's and SQLite's words.
@@ -147,6 +145,7 @@ class Importer:
         if not secret_key:
             raise ValueError("IDENTITY_SECRET_KEY is required to import (it keys the hash fingerprints)")
         self.store = store
+        self.users = LegacyStore(store)
         self.options = options
         self.legacy = legacy
         self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
@@ -329,7 +328,7 @@ class Importer:
             return plan
 
         ids = [u.kii_user_id for _, u in users]
-        stored = self._store_rows(ids)
+        stored = self.users.rows(ids)
         earlier = self._ledger_ids(ids)
         staged = self._staged(ids)
         claims = self._claims(users)
@@ -354,14 +353,6 @@ class Importer:
                     plan.claims[kind][getattr(user, kind)] = uid
             self._decide(plan, line, user, stored.get(uid), staged.get(uid))
         return plan
-
-    def _store_rows(self, ids) -> dict:
-        rows = {}
-        with self.store.connect() as conn:
-            for chunk in chunks(ids):
-                for row in conn.execute(sa.select(USERS).where(USERS.c.kii_user_id.in_(chunk))).mappings():
-                    rows[row["kii_user_id"]] = dict(row)
-        return rows
 
     def _deleted(self, ids) -> set:
         """Users deleted for good, by the audit trail: named in an earlier run's `--deleted`, or who
@@ -397,8 +388,7 @@ class Importer:
         for kind in ("username", "email", "phone_number"):
             values = {getattr(u, kind) for _, u in users if getattr(u, kind)}
             queries = (
-                (self.store, lambda chunk: sa.select(USERS.c[kind], USERS.c.kii_user_id)
-                 .where(USERS.c[kind].in_(chunk))),
+                (self.store, lambda chunk: LegacyStore.holders_query(kind, chunk)),
                 (self.ledger, lambda chunk: sa.select(RECORDS.c[kind], RECORDS.c.kii_user_id).where(
                     RECORDS.c.run_id == self.run_id, RECORDS.c.source == "profiles",
                     RECORDS.c.outcome != "failed", RECORDS.c[kind].in_(chunk))),
@@ -528,15 +518,15 @@ class Importer:
         with self.ledger.begin() as conn:
             if not self.options.dry_run:
                 if plan.inserts:
-                    conn.execute(USERS.insert(), plan.inserts)
+                    self.users.insert(conn, plan.inserts)
                     conn.execute(audit.TABLE.insert(), [
                         audit.row("imported", row["created_at"], kii_user_id=row["kii_user_id"],
                                   keycloak_user_id=row["keycloak_user_id"], path="import",
                                   detail={"run": self.run_id, "state": row["state"]})
                         for row in plan.inserts])
                 for change in plan.changes:
-                    conn.execute(USERS.update().where(USERS.c.kii_user_id == change["kii_user_id"])
-                                 .values(**{k: v for k, v in change.items() if k != "kii_user_id"}))
+                    self.users.update(conn, change["kii_user_id"],
+                                      {k: v for k, v in change.items() if k != "kii_user_id"})
             if plan.records:
                 conn.execute(RECORDS.insert(), plan.records)
 
@@ -565,10 +555,7 @@ class Importer:
                 self._commit(Plan(records=[failed]))  # its hash line is settled as profile_failed
 
     def _delete_keycloak_user(self, user_id: str) -> None:
-        response = self.writer.admin.connection.raw_delete(f"admin/realms/{self.realm}/users/{user_id}")
-        if response.status_code not in (204, 404):  # 404: already gone, as wanted
-            raise KeycloakDeleteError(error_message=f"delete user: HTTP {response.status_code}",
-                                      response_code=response.status_code)
+        self.writer.delete_user(user_id)
 
     def _write_keycloak(self, plan: Plan) -> None:
         _, skipped = self.writer.create([rep for _, rep in plan.creates])
@@ -607,7 +594,7 @@ class Importer:
             if not rows:
                 return
             ids = [r.kii_user_id for r in rows]
-            in_store, in_ledger, deleted = set(self._store_rows(ids)), self._ledger_ids(ids), self._deleted(ids)
+            in_store, in_ledger, deleted = set(self.users.rows(ids)), self._ledger_ids(ids), self._deleted(ids)
             records = []
             for row in rows:
                 if row.kii_user_id in deleted:
@@ -633,7 +620,7 @@ class Importer:
                     RECORDS.c.line_no.between(lines[0].line_no, lines[-1].line_no))).scalars())
             todo = [line for line in lines if line.line_no not in done]
             ids = [line.record for line in todo if not line.reason and line.record]
-            stored, deleted = self._store_rows(ids), self._deleted(ids)
+            stored, deleted = self.users.rows(ids), self._deleted(ids)
             records, changes = [], []
             for line in todo:
                 if line.reason or not line.record:
@@ -659,12 +646,7 @@ class Importer:
             with self.ledger.begin() as conn:
                 if not self.options.dry_run:
                     for change in changes:
-                        values = {"disabled": True, "password_hash": None, "hash_fingerprint": None,
-                                  "salt": None, "hash_layered": False, "state": change["state"],
-                                  "updated_at": change["now"]}
-                        if change["changed"]:
-                            values["state_changed_at"] = change["now"]
-                        conn.execute(USERS.update().where(USERS.c.kii_user_id == change["k"]).values(**values))
+                        self.users.mark_deleted(conn, change["k"], change["state"], change["now"], change["changed"])
                         # What tells later deliveries that this user is gone for good (see _deleted).
                         audit.record(conn, "deleted", change["now"], kii_user_id=change["k"],
                                      keycloak_user_id=change["keycloak_user_id"], path="import",

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 
 from identity.importer import reader
 from identity.importer.profile import RecordError, keycloak_id, parse_user, to_keycloak
-from identity.importer.run import batched, chunks, hash_fingerprint
+from identity.importer.run import batched, hash_fingerprint
 from identity.legacy import hashes
-from identity.legacy.models import LegacyUser, MigrationState
+from identity.legacy.models import MigrationState
+from identity.legacy.store import LegacyStore
 
-USERS = LegacyUser.__table__
 EXAMPLES = 5
 COMPARED = ("username", "email", "enabled", "emailVerified")
 
@@ -141,11 +141,7 @@ class Verifier:
                 sa.select(self.hashes).where(self.hashes.c.kii_user_id.in_(ids)))}
             deleted = set(conn.execute(sa.select(self.deleted.c.kii_user_id)
                                        .where(self.deleted.c.kii_user_id.in_(ids))).scalars())
-        stored = {}
-        with self.store.connect() as conn:
-            for chunk in chunks(ids):
-                for row in conn.execute(sa.select(USERS).where(USERS.c.kii_user_id.in_(chunk))).mappings():
-                    stored[row["kii_user_id"]] = row
+        stored = LegacyStore(self.store).rows(ids)
         kinds = ("username", "email", "phone_number")
         with self.scratch.connect() as conn:
             claimed = {(r.kind, r.value): r.kii_user_id for r in conn.execute(sa.select(self.claims).where(
@@ -214,9 +210,7 @@ class Verifier:
                 self.note("extra_in_keycloak", row.kii_user_id)
         last = ""
         while True:
-            with self.store.connect() as conn:
-                ids = list(conn.execute(sa.select(USERS.c.kii_user_id).where(USERS.c.kii_user_id > last)
-                                        .order_by(USERS.c.kii_user_id).limit(5000)).scalars())
+            ids = LegacyStore(self.store).ids_after(last)
             if not ids:
                 return
             last = ids[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from urllib.parse import urlencode
 
 import requests
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
@@ -39,6 +40,14 @@ class Keycloak:
     def realm_url(self, public: bool = False) -> str:
         base = self.config["KEYCLOAK_PUBLIC_URL" if public else "KEYCLOAK_URL"]
         return f"{base}/realms/{self.config['KEYCLOAK_REALM']}"
+
+    def authorize_url(self, params) -> str:
+        """The realm's login page at its public address, with `params` (pairs or a dict) as the query."""
+        return f"{self.realm_url(public=True)}/protocol/openid-connect/auth?{urlencode(params)}"
+
+    def logout_url(self, params) -> str:
+        """The realm's logout page at its public address, with `params` as the query."""
+        return f"{self.realm_url(public=True)}/protocol/openid-connect/logout?{urlencode(params)}"
 
     @property
     def admin(self) -> KeycloakAdmin:

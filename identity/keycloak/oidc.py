@@ -14,6 +14,7 @@ keep requests' conveniences.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -42,6 +43,23 @@ class OAuthError(Exception):
 
 
 FORWARDING = re.compile(r"x-forwarded-|forwarded$|x-real-ip$", re.IGNORECASE)
+# Segments of plain characters only: no '%', no backslash, no '.' or '..' on its own, none empty.
+SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._~!$&'()*+,;=:@-]+"
+
+
+@functools.lru_cache(maxsize=8)
+def browser_paths(realm: str) -> re.Pattern:
+    realm = re.escape(realm)
+    return re.compile(
+        rf"/realms/{realm}/protocol/openid-connect/(?:auth|logout|logout/logout-confirm)"
+        rf"|/realms/{realm}/login-actions(?:/{SEGMENT})+"
+        rf"|/resources(?:/{SEGMENT})+")
+
+
+def browser_path_allowed(realm: str, raw_path: str) -> bool:
+    """`raw_path` (as the client sent it, still percent-encoded) is what nginx's public server lets a
+    browser reach: the realm's login and logout pages, its `login-actions`, the theme resources."""
+    return browser_paths(realm).fullmatch(raw_path) is not None
 
 
 def forwarded_headers(public_base_url: str) -> dict[str, str]:
@@ -54,11 +72,13 @@ def forwarded_headers(public_base_url: str) -> dict[str, str]:
 
 class OIDC:
     def __init__(self, internal_url: str, realm: str, public_base_url: str, timeout: float):
+        self.server_url = internal_url.rstrip("/")
         self.base = f"{internal_url.rstrip('/')}/realms/{realm}/protocol/openid-connect"
         self.realm_url = f"{internal_url.rstrip('/')}/realms/{realm}"
         self.issuer = f"{public_base_url.rstrip('/')}/realms/{realm}"
         self.headers = forwarded_headers(public_base_url)
         self.timeout = timeout
+        self.realm = realm
         self._local = threading.local()
         self._token_headers = [f"{name}: {value}" for name, value in self.headers.items()] + [
             "Content-Type: application/x-www-form-urlencoded", "Accept: application/json",
@@ -112,6 +132,14 @@ class OIDC:
         if response.status_code >= 500 and not kwargs.get("stream"):
             raise KeycloakUnavailable(f"HTTP {response.status_code}")
         return response
+
+    def forward(self, method: str, raw_path: str, *, client_address: str | None = None,
+                **kwargs) -> requests.Response:
+        """A browser's request to one of the realm's browser paths, passed on to Keycloak as it came
+        (the development proxy); KeycloakUnavailable as any call here."""
+        if not browser_path_allowed(self.realm, raw_path):
+            raise ValueError("not a browser path of the realm")
+        return self._call(method, self.server_url + raw_path, client_address=client_address, **kwargs)
 
     def _token(self, data: dict, client_id: str, client_secret: str | None) -> dict:
         data = {**data, "client_id": client_id}

@@ -31,10 +31,10 @@ import sqlalchemy as sa
 from identity import audit
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
-from identity.legacy.models import LegacyUser, MigrationState, utcnow
+from identity.legacy.models import MigrationState, utcnow
+from identity.legacy.store import LegacyStore
 
 log = logging.getLogger(__name__)
-USERS = LegacyUser.__table__
 
 
 class Outcome(enum.Enum):
@@ -76,6 +76,7 @@ class LegacyMigration:
                  set_password: Callable[[str, str, str | None], tuple[bool, str | None]], lockout: Lockout = Lockout(),
                  failpoints: frozenset[str] = frozenset()):
         self.engine = engine
+        self.store = LegacyStore(engine)
         self.legacy = legacy
         # (keycloak_user_id, password, ticket_for) -> (True, ticket or None): Keycloak now holds it;
         # (False, None): the user already had a Keycloak password (a reset at Keycloak's pages since
@@ -92,46 +93,27 @@ class LegacyMigration:
 
     def find(self, username: str | None = None, email: str | None = None, phone: str | None = None):
         """The row for a sign-in identifier (already normalised), or None."""
-        clauses = []
-        if username:
-            clauses.append(USERS.c.username == username)
-        if email:
-            clauses.append(USERS.c.email == email)
-        if phone:
-            clauses.append(USERS.c.phone_number == phone)
-        if not clauses:
-            return None
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(USERS).where(sa.or_(*clauses)).limit(2)).mappings().all()
-        # Two different users match (a loginName equal to another's email): refuse to guess.
-        return rows[0] if len(rows) == 1 else None
+        return self.store.find(username=username, email=email, phone=phone)
 
     def for_keycloak_user(self, keycloak_user_id: str):
         """The row a Keycloak user was imported as, or None."""
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(USERS).where(USERS.c.keycloak_user_id == keycloak_user_id)).mappings().first()
+        return self.store.for_keycloak_user(keycloak_user_id)
 
     def get(self, kii_user_id: str):
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)).mappings().first()
+        return self.store.get(kii_user_id)
 
     def mark_migrated(self, kii_user_id: str, via: str, client: str | None = None) -> None:
         """Keycloak holds a password the user chose (a reset): the legacy hash goes for good."""
         now = utcnow()
         with self.engine.begin() as conn:
             audit.record(conn, "reset", now, kii_user_id=kii_user_id, path=via, client=client)
-            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
-                state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
-                hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now, state_changed_at=now,
-                updated_at=now))
+            self.store.mark_migrated(conn, kii_user_id, now)
         log.info("legacy password replaced", extra={"kii_user_id": kii_user_id, "path": via})
 
     def forget_user(self, keycloak_user_id: str, client: str | None = None) -> None:
         """The user deleted their account: nothing of theirs stays in the legacy store."""
         with self.engine.begin() as conn:
-            kii_user_id = conn.execute(sa.select(USERS.c.kii_user_id)
-                                       .where(USERS.c.keycloak_user_id == keycloak_user_id)).scalar()
-            conn.execute(USERS.delete().where(USERS.c.keycloak_user_id == keycloak_user_id))
+            kii_user_id = self.store.delete_for_keycloak_user(conn, keycloak_user_id)
             audit.record(conn, "deleted", utcnow(), kii_user_id=kii_user_id, keycloak_user_id=keycloak_user_id,
                          path="api", client=client)
 
@@ -171,13 +153,10 @@ class LegacyMigration:
 
     def _record_failure(self, kii_user_id: str, now: datetime, path: str, client: str | None) -> Outcome:
         with self.engine.begin() as conn:
-            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
-                         .values(failed_attempts=USERS.c.failed_attempts + 1, last_failed_at=now))
-            failures = conn.execute(sa.select(USERS.c.failed_attempts)
-                                    .where(USERS.c.kii_user_id == kii_user_id)).scalar_one()
+            failures = self.store.count_failure(conn, kii_user_id, now)
             until = self.lockout.until(failures, now)
             if until:
-                conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(locked_until=until))
+                self.store.lock_out(conn, kii_user_id, until)
                 audit.record(conn, "locked_out", now, kii_user_id=kii_user_id, path=path, client=client,
                              detail={"failures": failures, "until": until.isoformat()})
         return Outcome.LOCKED if until else Outcome.WRONG_PASSWORD
@@ -185,21 +164,13 @@ class LegacyMigration:
     def _migrate(self, kii_user_id: str, password: str, path: str, client: str | None,
                  ticket_for: str | None) -> Attempt:
         with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                # SQLite ignores FOR UPDATE: a no-op write takes the database's write lock instead.
-                conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
-                             .values(kii_user_id=USERS.c.kii_user_id))
-            row = conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)
-                               .with_for_update()).mappings().one()
+            row = self.store.lock(conn, kii_user_id)
             if MigrationState(row["state"]) == MigrationState.migrated:
                 return Attempt(Outcome.ALREADY_MIGRATED)
             moved, ticket = self.set_password(row["keycloak_user_id"], password, ticket_for)
             self._failpoint("after_keycloak_set")
             now = utcnow()
-            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(
-                state=MigrationState.migrated.value, password_hash=None, salt=None, hash_fingerprint=None,
-                hash_layered=False, failed_attempts=0, locked_until=None, migrated_at=now,
-                state_changed_at=now, updated_at=now))
+            self.store.mark_migrated(conn, kii_user_id, now)
             audit.record(conn, "migrated" if moved else "reset", now, kii_user_id=kii_user_id,
                          keycloak_user_id=row["keycloak_user_id"], path=path if moved else "keycloak", client=client)
             self._failpoint("before_commit")

@@ -1,17 +1,38 @@
-"""Queries over the legacy store that more than one part of the service needs."""
+"""The legacy store's one owner: every read and write of ``legacy_users`` is a method here.
+
+Writes that belong to a larger transaction (an audit row, the importer's ledger,
+the first-login row lock) take the caller's connection, so the caller keeps its
+commit boundaries; the rest open their own. tests/legacy/test_store_owner.py
+fails when another module writes the table.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from identity.legacy.models import LegacyUser, MigrationState
 
 USERS = LegacyUser.__table__
+IN_CHUNK = 500  # ids per IN (...) list
+UNLAYERED = sa.and_(USERS.c.password_hash.is_not(None), USERS.c.hash_layered.is_(False))
 
 # Answered from ix_legacy_users_state_disabled alone (a covering index scan), so it stays
 # cheap on millions of rows; tests/legacy/test_store.py shows the plan.
 STATS_QUERY = sa.select(USERS.c.state, USERS.c.disabled, sa.func.count().label("n")).group_by(
     USERS.c.state, USERS.c.disabled)
+
+
+def _without_hash(**values) -> dict:
+    """The legacy hash gone for good (migrated, reset or deleted), with the other changes."""
+    return {"password_hash": None, "salt": None, "hash_fingerprint": None, "hash_layered": False, **values}
+
+
+def _chunks(values, size=IN_CHUNK):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def migration_stats(engine: sa.Engine) -> dict[str, int]:
@@ -24,3 +45,135 @@ def migration_stats(engine: sa.Engine) -> dict[str, int]:
                 stats["disabled"] += count
     stats["total"] = sum(stats[s.value] for s in MigrationState)
     return stats
+
+
+class LegacyStore:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    # --- sign-in look-ups -----------------------------------------------------------
+
+    def find(self, username: str | None = None, email: str | None = None, phone: str | None = None):
+        """The row for a sign-in identifier (already normalised), or None."""
+        clauses = []
+        if username:
+            clauses.append(USERS.c.username == username)
+        if email:
+            clauses.append(USERS.c.email == email)
+        if phone:
+            clauses.append(USERS.c.phone_number == phone)
+        if not clauses:
+            return None
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(USERS).where(sa.or_(*clauses)).limit(2)).mappings().all()
+        # Two different users match (a loginName equal to another's email): refuse to guess.
+        return rows[0] if len(rows) == 1 else None
+
+    def for_keycloak_user(self, keycloak_user_id: str):
+        """The row a Keycloak user was imported as, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(USERS).where(USERS.c.keycloak_user_id == keycloak_user_id)).mappings().first()
+
+    def get(self, kii_user_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)).mappings().first()
+
+    # --- sign-in writes, in the caller's transaction ------------------------------------
+
+    def lock(self, conn: sa.Connection, kii_user_id: str):
+        """The row, re-read and locked until the caller's transaction ends."""
+        if conn.dialect.name == "sqlite":
+            # SQLite ignores FOR UPDATE: a no-op write takes the database's write lock instead.
+            conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
+                         .values(kii_user_id=USERS.c.kii_user_id))
+        return conn.execute(sa.select(USERS).where(USERS.c.kii_user_id == kii_user_id)
+                            .with_for_update()).mappings().one()
+
+    def count_failure(self, conn: sa.Connection, kii_user_id: str, now: datetime) -> int:
+        """One more wrong password; the count so far."""
+        conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id)
+                     .values(failed_attempts=USERS.c.failed_attempts + 1, last_failed_at=now))
+        return conn.execute(sa.select(USERS.c.failed_attempts)
+                            .where(USERS.c.kii_user_id == kii_user_id)).scalar_one()
+
+    def lock_out(self, conn: sa.Connection, kii_user_id: str, until: datetime) -> None:
+        conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(locked_until=until))
+
+    def mark_migrated(self, conn: sa.Connection, kii_user_id: str, now: datetime) -> None:
+        """Keycloak holds the user's password now: the legacy hash goes, the failure count with it."""
+        conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(**_without_hash(
+            state=MigrationState.migrated.value, failed_attempts=0, locked_until=None, migrated_at=now,
+            state_changed_at=now, updated_at=now)))
+
+    def delete_for_keycloak_user(self, conn: sa.Connection, keycloak_user_id: str) -> str | None:
+        """The row of a Keycloak user gone; its Kii userID, or None when there was none."""
+        kii_user_id = conn.execute(sa.select(USERS.c.kii_user_id)
+                                   .where(USERS.c.keycloak_user_id == keycloak_user_id)).scalar()
+        conn.execute(USERS.delete().where(USERS.c.keycloak_user_id == keycloak_user_id))
+        return kii_user_id
+
+    # --- the importer ---------------------------------------------------------------------
+
+    def rows(self, ids) -> dict[str, dict]:
+        """The rows of these Kii userIDs, by userID (absent ones left out)."""
+        found = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids):
+                for row in conn.execute(sa.select(USERS).where(USERS.c.kii_user_id.in_(chunk))).mappings():
+                    found[row["kii_user_id"]] = dict(row)
+        return found
+
+    @staticmethod
+    def holders_query(kind: str, values) -> sa.Select:
+        """(value, kii_user_id) of the users holding these usernames, emails or phone numbers."""
+        return sa.select(USERS.c[kind], USERS.c.kii_user_id).where(USERS.c[kind].in_(values))
+
+    def ids_after(self, last: str, limit: int = 5000) -> list[str]:
+        """The next Kii userIDs after `last`, in order: a walk over the whole store in pages."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(USERS.c.kii_user_id).where(USERS.c.kii_user_id > last)
+                                     .order_by(USERS.c.kii_user_id).limit(limit)).scalars())
+
+    def state_counts(self) -> list[tuple]:
+        """(state, disabled, how many) for each pair present."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(STATS_QUERY)]
+
+    def insert(self, conn: sa.Connection, rows: list[dict]) -> None:
+        conn.execute(USERS.insert(), rows)
+
+    def update(self, conn: sa.Connection, kii_user_id: str, values: dict) -> None:
+        conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(**values))
+
+    def mark_deleted(self, conn: sa.Connection, kii_user_id: str, state: str, now: datetime,
+                     state_changed: bool) -> None:
+        """Deleted in Kii: disabled for good, the legacy hash gone."""
+        values = _without_hash(disabled=True, state=state, updated_at=now)
+        if state_changed:
+            values["state_changed_at"] = now
+        conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(**values))
+
+    # --- `identity legacy wrap` -----------------------------------------------------------
+
+    def count_unlayered(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).where(UNLAYERED)).scalar_one()
+
+    def unlayered_after(self, last: str, limit: int) -> list[tuple[str, str, str | None]]:
+        """(kii_user_id, hash, salt) of the next unlayered rows after `last`, in primary-key order."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
+                sa.select(USERS.c.kii_user_id, USERS.c.password_hash, USERS.c.salt)
+                .where(UNLAYERED, USERS.c.kii_user_id > last)
+                .order_by(USERS.c.kii_user_id).limit(limit)).all()]
+
+    def layer(self, done: list[dict]) -> int:
+        """Each {"k_id", "old", "new"} hash replaced by its layered form, in one transaction, only where
+        the row still holds the old one unlayered; how many were."""
+        update = (USERS.update()
+                  .where(USERS.c.kii_user_id == sa.bindparam("k_id"),
+                         USERS.c.password_hash == sa.bindparam("old"),
+                         USERS.c.hash_layered.is_(False))
+                  .values(password_hash=sa.bindparam("new"), hash_layered=True))
+        with self.engine.begin() as conn:
+            return conn.execute(update, done).rowcount

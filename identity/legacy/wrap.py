@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
-from identity.legacy.models import LegacyUser
+from identity.legacy.store import LegacyStore
 from identity.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -52,30 +52,18 @@ class WrapResult:
 
 
 def wrap(engine: sa.Engine, settings: LegacySettings, workers: int = 2, batch_size: int = 200) -> WrapResult:
-    table = LegacyUser.__table__
-    pending = sa.and_(table.c.password_hash.is_not(None), table.c.hash_layered.is_(False))
-    with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).where(pending)).scalar_one()
-    progress = Progress(total, "layering legacy hashes", unit="hash")
+    store = LegacyStore(engine)
+    progress = Progress(store.count_unlayered(), "layering legacy hashes", unit="hash")
     result = WrapResult()
-    update = (table.update()
-              .where(table.c.kii_user_id == sa.bindparam("k_id"),
-                     table.c.password_hash == sa.bindparam("old"),
-                     table.c.hash_layered.is_(False))
-              .values(password_hash=sa.bindparam("new"), hash_layered=True))
 
     def batches():
         last = ""
         while True:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.select(table.c.kii_user_id, table.c.password_hash, table.c.salt)
-                    .where(pending, table.c.kii_user_id > last)
-                    .order_by(table.c.kii_user_id).limit(batch_size)).all()
+            rows = store.unlayered_after(last, batch_size)
             if not rows:
                 return
             last = rows[-1][0]
-            yield [tuple(r) for r in rows]
+            yield rows
 
     def write(results) -> None:
         done = [{"k_id": k, "old": old, "new": new} for k, old, new, reason in results if new]
@@ -83,8 +71,7 @@ def wrap(engine: sa.Engine, settings: LegacySettings, workers: int = 2, batch_si
             if reason:
                 result.failed[reason] += 1
         if done:
-            with engine.begin() as conn:
-                updated = conn.execute(update, done).rowcount
+            updated = store.layer(done)
             result.layered += updated
             result.skipped += len(done) - updated
         progress.update(len(results))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 import time
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from identity.admission import Overloaded
 from identity.cognito.clients import OAuthClientError
+from identity.keycloak import keycloak
 from identity.keycloak.oidc import KeycloakUnavailable, OAuthError
 
 bp = Blueprint("oauth", __name__)
@@ -89,17 +89,12 @@ def openid_configuration(realm):
     return jsonify(document)
 
 
-def _keycloak_endpoint(name: str) -> str:
-    cfg = current_app.config
-    return f"{cfg['KEYCLOAK_PUBLIC_URL']}/realms/{cfg['KEYCLOAK_REALM']}/protocol/openid-connect/{name}"
-
-
 @bp.get("/oauth2/authorize")
 def authorize():
     """To Keycloak's login page, with the app's parameters (PKCE included) unchanged."""
     if request.args.get("client_id") not in _service().clients:
         return jsonify(error="invalid_request", error_description="unknown client_id"), 400
-    return redirect(f"{_keycloak_endpoint('auth')}?{urlencode(list(request.args.items(multi=True)))}", 302)
+    return redirect(keycloak.authorize_url(list(request.args.items(multi=True))), 302)
 
 
 @bp.errorhandler(OAuthClientError)
@@ -171,4 +166,4 @@ def logout():
     params = {"client_id": client_id}
     if request.args.get("logout_uri"):
         params["post_logout_redirect_uri"] = request.args["logout_uri"]
-    return redirect(f"{_keycloak_endpoint('logout')}?{urlencode(params)}", 302)
+    return redirect(keycloak.logout_url(params), 302)

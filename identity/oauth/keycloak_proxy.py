@@ -13,25 +13,13 @@ another way by Keycloak.
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, abort, current_app, request, stream_with_context
 
-from identity.keycloak.oidc import KeycloakUnavailable
+from identity.keycloak.oidc import KeycloakUnavailable, browser_path_allowed
 
 bp = Blueprint("keycloak_proxy", __name__)
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "host", "content-length"}
-# Segments of plain characters only: no '%', no backslash, no '.' or '..' on its own, none empty.
-SEGMENT = r"(?!\.\.?(?:/|$))[A-Za-z0-9._~!$&'()*+,;=:@-]+"
-
-
-def browser_paths(realm: str) -> re.Pattern:
-    realm = re.escape(realm)
-    return re.compile(
-        rf"/realms/{realm}/protocol/openid-connect/(?:auth|logout|logout/logout-confirm)"
-        rf"|/realms/{realm}/login-actions(?:/{SEGMENT})+"
-        rf"|/resources(?:/{SEGMENT})+")
 
 
 @bp.route("/realms/<path:rest>", methods=["GET", "POST"])
@@ -39,15 +27,14 @@ def browser_paths(realm: str) -> re.Pattern:
 def proxy(rest):
     # The raw request target (werkzeug and gunicorn both keep it): PATH_INFO is already decoded.
     raw_path = request.environ.get("RAW_URI", "").split("?", 1)[0]
-    if not browser_paths(current_app.config["KEYCLOAK_REALM"]).fullmatch(raw_path):
+    if not browser_path_allowed(current_app.config["KEYCLOAK_REALM"], raw_path):
         abort(404)
-    service = current_app.extensions["cognito"].service
-    url = current_app.config["KEYCLOAK_URL"].rstrip("/") + raw_path
+    oidc = current_app.extensions["cognito"].service.oidc
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
     try:
-        upstream = service.oidc._call(request.method, url, params=request.query_string.decode(),
-                                      data=request.get_data(), headers=headers, allow_redirects=False, stream=True,
-                                      client_address=request.remote_addr)
+        upstream = oidc.forward(request.method, raw_path, params=request.query_string.decode(),
+                                data=request.get_data(), headers=headers, allow_redirects=False, stream=True,
+                                client_address=request.remote_addr)
     except KeycloakUnavailable:
         return Response("Keycloak is unavailable", status=502)
     response_headers = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() not in HOP_BY_HOP]
