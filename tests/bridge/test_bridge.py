@@ -188,3 +188,28 @@ def test_the_bridge_queues_behind_the_json_apis_lock_of_the_user(live_service, d
         assert call.is_alive() and not answers, "the bridge did not wait for the user's lock"
     call.join(30)
     assert (answers[0].status_code, answers[0].json()) == (200, {"valid": True})
+
+
+def test_a_lockout_earned_on_one_path_holds_on_the_other(live_service, dev_env, legacy_user, cognito):
+    """The login page (through the bridge) and the JSON API judge a Kii password against one state:
+    five wrong passwords on either path lock the user out on both."""
+    import pytest
+
+    def initiate(user, password):
+        return cognito.initiate_auth(AuthFlow="USER_PASSWORD_AUTH", ClientId="mobile",
+                                     AuthParameters={"USERNAME": user["username"], "PASSWORD": password})
+
+    by_bridge = legacy_user(password="Kii-Both-Paths-1")
+    answers = [verify(live_service, dev_env, {"user_id": by_bridge["id"], "password": "wrong"}).json()
+               for _ in range(5)]
+    assert answers == [{"valid": False, "reason": "wrong_password"}] * 4 + [{"valid": False, "reason": "locked"}]
+    with pytest.raises(cognito.exceptions.NotAuthorizedException, match="Password attempts exceeded"):
+        initiate(by_bridge, "Kii-Both-Paths-1")
+
+    by_api = legacy_user(password="Kii-Both-Paths-2")
+    for _ in range(5):
+        with pytest.raises(cognito.exceptions.NotAuthorizedException):
+            initiate(by_api, "wrong")
+    answer = verify(live_service, dev_env, {"user_id": by_api["id"], "password": "Kii-Both-Paths-2"}).json()
+    assert answer == {"valid": False, "reason": "locked"}
+    assert store_row(live_service["app"], by_api["kii_user_id"]).state == MigrationState.pending
