@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-signin
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-signin bench-signin-baseline
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -64,7 +64,14 @@ bench-load: install
 ## bench-signin: sign-in, refresh and first sign-in through the service versus Keycloak's token
 ## endpoint, at 8 and 2 client threads, sharing the cores and with Keycloak on its own (docs/benchmarks.md)
 bench-signin: install keycloak
+	scripts/mariadb.sh start
 	$(VENV)/bin/python scripts/bench_signin.py
 	$(VENV)/bin/python scripts/bench_signin.py --threads 2 --requests 300 --worker-sweep ""
 	$(VENV)/bin/python scripts/bench_signin.py --layout split --worker-sweep ""
 	$(VENV)/bin/python scripts/bench_signin.py --layout split --threads 2 --requests 300 --worker-sweep ""
+
+## bench-signin-baseline: the same sign-in rounds, this code and BASELINE's (a git commit) side by side
+BASELINE ?= HEAD~1
+bench-signin-baseline: install keycloak
+	scripts/mariadb.sh start
+	$(VENV)/bin/python scripts/bench_signin.py --worker-sweep "" --baseline $(BASELINE)

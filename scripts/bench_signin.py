@@ -2,10 +2,15 @@
 """Password sign-in and refresh through the service versus straight to Keycloak, and first-login cost.
 
     .venv/bin/python scripts/bench_signin.py [--users 40] [--threads 8] [--requests 400] [--layout shared|split]
+                                             [--store mariadb|sqlite] [--baseline GIT-REF]
 
 Uses the running development Keycloak (make run, or scripts/keycloak.sh ensure) and
-var/dev.env; makes its own realm ("bench-signin"), users and SQLite store; starts the
-service under gunicorn (config/gunicorn.conf.py) on a free port. In one run, alternating
+var/dev.env; makes its own realm ("bench-signin"), users and store (MariaDB, as in production,
+through scripts/mariadb.sh's server; its own database and user); starts the service under
+gunicorn (config/gunicorn.conf.py) on a free port, with production's settings (the per-address
+throttle on). With --baseline, the code of that git commit runs as a second service (a git
+worktree, its own store) measured in the same alternating rounds: the ratios between the two
+say whether a change moved the figures, free of the machine's drift. In one run, alternating
 the two targets twice so drift hits both alike, it measures at the same concurrency:
 sign-ins per second and p50/p99 latency through `InitiateAuth` versus Keycloak's
 token endpoint (password grant), the same for refresh, and the latency of a first
@@ -21,9 +26,11 @@ ratios also measure how much of Keycloak's CPU the service's work takes.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -44,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from benchlib import write_section  # noqa: E402
 
 REALM = "bench-signin"
+STORE_SECRET = secrets.token_hex(16)  # the bench's own MariaDB user, for this run only
 TARGET = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
           "Content-Type": "application/x-amz-json-1.1"}
 
@@ -146,6 +154,10 @@ def main() -> None:
     parser.add_argument("--layout", choices=("shared", "split"), default="shared",
                         help="shared: everything on all cores; split: Keycloak on the first core, the service "
                              "and the load generator on the others (as in a deployment, where they do not share)")
+    parser.add_argument("--store", choices=("mariadb", "sqlite"), default="mariadb",
+                        help="the legacy store's database: MariaDB as in production (default), or a SQLite file")
+    parser.add_argument("--baseline", default="",
+                        help="a git commit whose code is measured alongside this one, in the same rounds")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
     keycloak_cpus, other_cpus = set(cpus), set(cpus)
@@ -161,12 +173,16 @@ def main() -> None:
     port = free_port()
     service = f"http://127.0.0.1:{port}"
     env = {**os.environ, **{k: v for k, v in dev.items() if k.startswith("IDENTITY_")},
-           "IDENTITY_DATABASE_URL": f"sqlite:///{work}/store.db", "IDENTITY_KEYCLOAK_REALM": REALM,
-           "IDENTITY_PUBLIC_BASE_URL": service, "IDENTITY_BIND": f"127.0.0.1:{port}", "IDENTITY_LOG_LEVEL": "WARNING",
-           "IDENTITY_IP_FAILURE_LIMIT": "0"}
+           "IDENTITY_DATABASE_URL": store_url(args.store, "current", work), "IDENTITY_KEYCLOAK_REALM": REALM,
+           "IDENTITY_PUBLIC_BASE_URL": service, "IDENTITY_BIND": f"127.0.0.1:{port}", "IDENTITY_LOG_LEVEL": "WARNING"}
     identity = str(ROOT / ".venv" / "bin" / "identity")
     subprocess.run([identity, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([identity, "keycloak", "bootstrap"], env=env, check=True, capture_output=True)
+    baseline = None
+    if args.baseline:
+        baseline = Baseline(args.baseline, work, env, store_url(args.store, "baseline", work))
+        subprocess.run([identity, "db", "upgrade"], env=baseline.env, cwd=baseline.tree, check=True,
+                       capture_output=True)
 
     from keycloak import KeycloakAdmin
 
@@ -184,31 +200,23 @@ def main() -> None:
     # Kii users for first sign-ins: in Keycloak without a password, layered legacy hash in the store.
     os.environ.update({k: v for k, v in env.items() if k.startswith("IDENTITY_")})
     from identity import create_app
-    from identity.db import db
-    from identity.legacy.models import LegacyUser, MigrationState
 
     app = create_app()
-    legacy = []
-    with app.app_context():
-        settings = app.extensions["legacy"]
-        for i in range(args.first_logins * 2):
-            name = f"kii-bench-{time.time_ns()}-{i}"
-            user_id = admin.create_user({"username": name, "enabled": True})
-            raw = "$sha256$" + __import__("base64").b64encode(hashlib.sha256(b"Kii-Old-1").digest()).decode().rstrip("=")
-            db.session.add(LegacyUser(kii_user_id=name, keycloak_user_id=user_id, username=name,
-                                      password_hash=settings.layer(raw), hash_layered=True,
-                                      state=MigrationState.pending))
-            legacy.append(name)
-        db.session.commit()
+    settings = app.extensions["legacy"]
+    raw = "$sha256$" + base64.b64encode(hashlib.sha256(b"Kii-Old-1").digest()).decode().rstrip("=")
+    stores = {"service": env["IDENTITY_DATABASE_URL"]}
+    if baseline:
+        stores["baseline"] = baseline.env["IDENTITY_DATABASE_URL"]
+    legacy = {name: kii_users(admin, url, settings.layer(raw), args.first_logins * 2) for name, url in stores.items()}
 
-    def start_service(workers: str | None = None) -> subprocess.Popen:
+    def start_service(target_env: dict, cwd: Path, url: str, workers: str | None = None) -> subprocess.Popen:
         started = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--config",
                                     str(ROOT / "config" / "gunicorn.conf.py"), "--error-logfile", str(work / "g.log"),
-                                    "identity:create_app()"], cwd=ROOT, start_new_session=True,
-                                   env={**env, **({"IDENTITY_WORKERS": workers} if workers else {})})
+                                    "identity:create_app()"], cwd=cwd, start_new_session=True,
+                                   env={**target_env, **({"IDENTITY_WORKERS": workers} if workers else {})})
         for _ in range(100):
             try:
-                if requests.get(service + "/healthz", timeout=1).ok:
+                if requests.get(url + "/healthz", timeout=1).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
@@ -217,8 +225,11 @@ def main() -> None:
     keycloak_threads = {}
     if args.layout == "split":
         keycloak_threads = pin(process_tree(int((ROOT / "var" / "keycloak.pid").read_text())), keycloak_cpus)
-    process = start_service()
-    workers = len(process_tree(process.pid)) - 1  # as config/gunicorn.conf.py chose them here
+    urls = {"service": service, **({"baseline": baseline.url} if baseline else {})}
+    processes = {"service": start_service(env, ROOT, service)}
+    if baseline:
+        processes["baseline"] = start_service(baseline.env, baseline.tree, baseline.url)
+    workers = len(process_tree(processes["service"].pid)) - 1  # as config/gunicorn.conf.py chose them here
     sweep = []
     try:
         token_url = f"{kc}/realms/{REALM}/protocol/openid-connect/token"
@@ -228,127 +239,179 @@ def main() -> None:
                                               "password": password, "scope": "openid"}, timeout=30)
             return r.status_code == 200
 
-        def via_service(session, user):
-            r = session.post(service + "/", timeout=30, headers=TARGET, data=json.dumps({
-                "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
-                "AuthParameters": {"USERNAME": user, "PASSWORD": password}}))
-            return r.status_code == 200
+        def through(url):
+            def call(session, user):
+                return initiate(session, url, user, password).status_code == 200
+            return call
 
+        targets = {"keycloak": direct, **{name: through(url) for name, url in urls.items()}}
         per_thread = args.requests // args.threads
         jobs = [[users[(t + k * args.threads) % len(users)] for k in range(per_thread)] for t in range(args.threads)]
-        for target in (direct, via_service):  # warm-up: one whole round each, unmeasured
-            load(args.threads, jobs, target)
-        signin = {"keycloak": [], "service": []}
+        for call in targets.values():  # warm-up: one whole round each, unmeasured
+            load(args.threads, jobs, call)
+        signin = {name: [] for name in targets}
         for _ in range(args.rounds):
-            signin["keycloak"].append(load(args.threads, jobs, direct))
-            signin["service"].append(load(args.threads, jobs, via_service))
+            for name, call in targets.items():
+                signin[name].append(load(args.threads, jobs, call))
 
         # Each side refreshes tokens it issued (the issuer differs: Keycloak's own URL, the public one).
-        direct_tokens, service_tokens = {}, {}
+        tokens = {name: {} for name in targets}
         with requests.Session() as s:
             for user in users:
-                direct_tokens[user] = s.post(token_url, data={"grant_type": "password", "client_id": "mobile",
-                                                              "username": user, "password": password,
-                                                              "scope": "openid"}).json()["refresh_token"]
-                service_tokens[user] = s.post(service + "/", headers=TARGET, data=json.dumps({
-                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": {
-                        "USERNAME": user, "PASSWORD": password}})).json()["AuthenticationResult"]["RefreshToken"]
+                tokens["keycloak"][user] = s.post(token_url, data={
+                    "grant_type": "password", "client_id": "mobile", "username": user, "password": password,
+                    "scope": "openid"}).json()["refresh_token"]
+                for name, url in urls.items():
+                    tokens[name][user] = initiate(s, url, user, password).json()["AuthenticationResult"]["RefreshToken"]
 
         def direct_refresh(session, user):
             return session.post(token_url, data={"grant_type": "refresh_token", "client_id": "mobile",
-                                                 "refresh_token": direct_tokens[user]}, timeout=30).status_code == 200
+                                                 "refresh_token": tokens["keycloak"][user]}, timeout=30).status_code == 200
 
-        def service_refresh(session, user):
-            return session.post(service + "/", timeout=30, headers=TARGET, data=json.dumps({
-                "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": "mobile",
-                "AuthParameters": {"REFRESH_TOKEN": service_tokens[user]}})).status_code == 200
+        def refresh_through(name):
+            def call(session, user):
+                return session.post(urls[name] + "/", timeout=30, headers=TARGET, data=json.dumps({
+                    "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": "mobile",
+                    "AuthParameters": {"REFRESH_TOKEN": tokens[name][user]}})).status_code == 200
+            return call
 
+        refreshers = {"keycloak": direct_refresh, **{name: refresh_through(name) for name in urls}}
         keycloak_pids = process_tree(int((ROOT / "var" / "keycloak.pid").read_text()))
 
-        def refresh_rounds(service_pids: list[int], rounds: int) -> tuple[dict, dict]:
-            for call in (direct_refresh, service_refresh):  # warm-up
+        def refresh_rounds(rounds: int) -> tuple[dict, dict]:
+            for call in refreshers.values():  # warm-up
                 load(args.threads, jobs, call)
-            refresh = {"keycloak": [], "service": []}
-            split = {"keycloak": {}, "service": {}}
+            service_pids = {name: process_tree(process.pid) for name, process in processes.items()}
+            refresh = {name: [] for name in refreshers}
+            split = {name: {} for name in refreshers}
             for _ in range(rounds):
-                for target, call in (("keycloak", direct_refresh), ("service", service_refresh)):
-                    before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
+                for target, call in refreshers.items():
+                    own = service_pids.get(target, service_pids["service"])
+                    before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(own),
                               "load generator": time.process_time()}
                     refresh[target].append(load(args.threads, jobs, call))
-                    after = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(service_pids),
+                    after = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(own),
                              "load generator": time.process_time()}
                     for part in before:
                         split[target].setdefault(part, []).append((after[part] - before[part]) / per_thread /
                                                                   args.threads * 1000)
             return refresh, split
 
-        refresh, split = refresh_rounds(process_tree(process.pid), args.rounds)
+        refresh, split = refresh_rounds(args.rounds)
 
         # First sign-in (legacy check + Keycloak given the password + tokens) against a normal one.
-        first, normal = [], []
-        with requests.Session() as s:
-            for name in legacy[args.first_logins:]:  # untimed: every worker fetches its Admin API token once
-                s.post(service + "/", headers=TARGET, data=json.dumps({
-                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
-                    "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}}))
-            for name in legacy[: args.first_logins]:
-                started = time.perf_counter()
-                ok = s.post(service + "/", headers=TARGET, data=json.dumps({
-                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
-                    "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}})).status_code == 200
-                first.append(time.perf_counter() - started)
-                assert ok
-                started = time.perf_counter()
-                assert s.post(service + "/", headers=TARGET, data=json.dumps({
-                    "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
-                    "AuthParameters": {"USERNAME": name, "PASSWORD": "Kii-Old-1"}})).status_code == 200
-                normal.append(time.perf_counter() - started)
+        first = {name: first_sign_ins(url, legacy[name], args.first_logins) for name, url in urls.items()}
 
         # The same refresh rounds with other worker counts: what more processes than cores cost.
         for count in [w.strip() for w in args.worker_sweep.split(",") if w.strip()]:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-            process = start_service(count)
-            results, cpu = refresh_rounds(process_tree(process.pid), 3)
+            os.killpg(processes["service"].pid, signal.SIGTERM)
+            processes["service"].wait(timeout=30)
+            processes["service"] = start_service(env, ROOT, service, count)
+            results, cpu = refresh_rounds(3)
             sweep.append((count, statistics.median(r["rate"] for r in results["service"]),
                           statistics.median(s["rate"] / k["rate"] for k, s in zip(results["keycloak"],
                                                                                     results["service"])),
                           statistics.median(cpu["service"]["service"])))
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        for process in processes.values():
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
         for thread, mask in keycloak_threads.items():  # Keycloak as it was
             try:
                 os.sched_setaffinity(thread, mask)
             except OSError:
                 pass
+        if baseline:
+            baseline.remove()
 
-    def row(name, results):
-        rates = [r["rate"] for r in results]
-        return (f"| {name} | {len(results)} x {results[0]['n']} | {statistics.median(rates):.1f} "
-                f"({min(rates):.1f}-{max(rates):.1f}) | {statistics.median(r['p50'] for r in results):.1f} | "
-                f"{statistics.median(r['p99'] for r in results):.1f} | {sum(r['errors'] for r in results)} |")
+    body = report(args, users, workers, layout_text(args.layout, keycloak_cpus, other_cpus), signin, refresh, split,
+                  first, sweep)
+    suffix, title = ("", "") if args.layout == "shared" else ("-split", ", Keycloak on its own core")
+    if args.baseline:
+        suffix, title = suffix + "-baseline", title + f", this code against commit {baseline.commit[:10]}"
+    write_section(f"signin-{args.threads}{suffix}",
+                  f"Sign-in through the service versus Keycloak, {args.threads} client threads{title}", body)
+    print(body)
 
-    def ratio(results):
-        """Median and range, over the alternating pairs, of the throughput ratio; median p50 overhead."""
-        rates = [s["rate"] / k["rate"] for k, s in zip(results["keycloak"], results["service"])]
-        overhead = [s["p50"] - k["p50"] for k, s in zip(results["keycloak"], results["service"])]
-        return statistics.median(rates), f"{min(rates):.2f}-{max(rates):.2f}", statistics.median(overhead)
 
+def initiate(session, url: str, user: str, password: str):
+    return session.post(url + "/", timeout=30, headers=TARGET, data=json.dumps({
+        "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": {"USERNAME": user,
+                                                                                  "PASSWORD": password}}))
+
+
+def kii_users(admin, url: str, layered: str, count: int) -> list[str]:
+    """Kii users as the import leaves them: in Keycloak without a password, pending in the store at `url`."""
+    import sqlalchemy as sa
+
+    from identity.legacy.models import LegacyUser, MigrationState
+
+    names, rows = [], []
+    for i in range(count):
+        name = f"kii-bench-{time.time_ns()}-{i}"
+        user_id = admin.create_user({"username": name, "enabled": True})
+        rows.append({"kii_user_id": name, "keycloak_user_id": user_id, "username": name, "password_hash": layered,
+                     "hash_layered": True, "state": MigrationState.pending})
+        names.append(name)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(LegacyUser.__table__.insert(), rows)
+    engine.dispose()
+    return names
+
+
+def first_sign_ins(url: str, names: list[str], count: int) -> tuple[list[float], list[float]]:
+    """Sequential first sign-ins of `count` Kii users, each followed by the same user's next sign-in."""
+    first, normal = [], []
+    with requests.Session() as s:
+        for name in names[count:]:  # untimed: every worker fetches its Admin API token once
+            initiate(s, url, name, "Kii-Old-1")
+        for name in names[:count]:
+            started = time.perf_counter()
+            assert initiate(s, url, name, "Kii-Old-1").status_code == 200
+            first.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            assert initiate(s, url, name, "Kii-Old-1").status_code == 200
+            normal.append(time.perf_counter() - started)
+    return first, normal
+
+
+def row(name, results):
+    rates = [r["rate"] for r in results]
+    return (f"| {name} | {len(results)} x {results[0]['n']} | {statistics.median(rates):.1f} "
+            f"({min(rates):.1f}-{max(rates):.1f}) | {statistics.median(r['p50'] for r in results):.1f} | "
+            f"{statistics.median(r['p99'] for r in results):.1f} | {sum(r['errors'] for r in results)} |")
+
+
+def ratio(results, over="keycloak", target="service"):
+    """Median and range, over the alternating rounds, of target / over throughput; median p50 difference."""
+    rates = [s["rate"] / k["rate"] for k, s in zip(results[over], results[target])]
+    overhead = [s["p50"] - k["p50"] for k, s in zip(results[over], results[target])]
+    return statistics.median(rates), f"{min(rates):.2f}-{max(rates):.2f}", statistics.median(overhead)
+
+
+def report(args, users, workers, layout, signin, refresh, split, first, sweep) -> str:
+    """The section's text, every figure from this run's measurements."""
     sr, s_range, so = ratio(signin)
     rr, r_range, ro = ratio(refresh)
-    first_ms, normal_ms = statistics.median(first) * 1000, statistics.median(normal) * 1000
+    first_ms, normal_ms = (statistics.median(v) * 1000 for v in first["service"])
+    rows = [row("sign-in, Keycloak token endpoint", signin["keycloak"]),
+            row("sign-in, service InitiateAuth", signin["service"])]
+    if "baseline" in signin:
+        rows.append(row("sign-in, baseline service InitiateAuth", signin["baseline"]))
+    rows += [row("refresh, Keycloak token endpoint", refresh["keycloak"]),
+             row("refresh, service REFRESH_TOKEN_AUTH", refresh["service"])]
+    if "baseline" in refresh:
+        rows.append(row("refresh, baseline service REFRESH_TOKEN_AUTH", refresh["baseline"]))
+    store = "MariaDB store" if args.store == "mariadb" else "SQLite store"
+    lines = "\n".join(rows)
     body = f"""{args.threads} client threads, {len(users)} users (each thread its own), {args.requests} requests per
 round, {args.rounds} alternating rounds per target after an unmeasured one; Keycloak (dev mode, H2), the service (gunicorn,
-{workers} workers, SQLite store) and the load generator on this machine, {layout_text(args.layout,
-keycloak_cpus, other_cpus)}.
+{workers} workers, {store}, the per-address throttle on) and the load generator on this machine, {layout}.
 
 | target | rounds x requests | per second, median (range) | p50 ms, median | p99 ms, median | errors |
 | --- | ---: | ---: | ---: | ---: | ---: |
-{row("sign-in, Keycloak token endpoint", signin["keycloak"])}
-{row("sign-in, service InitiateAuth", signin["service"])}
-{row("refresh, Keycloak token endpoint", refresh["keycloak"])}
-{row("refresh, service REFRESH_TOKEN_AUTH", refresh["service"])}
+{lines}
 
 - **Sign-in**: service / Keycloak throughput **{sr:.2f}** (median of the {args.rounds} pairs; range {s_range};
   target 0.95), p50 overhead **{so:.1f} ms** (target under 5 ms).
@@ -359,6 +422,15 @@ keycloak_cpus, other_cpus)}.
   sequential: median **{first_ms:.0f} ms** against **{normal_ms:.0f} ms** for the same users' next
   sign-in: **{first_ms / normal_ms:.2f}x** (target under 2.5x).
 """
+    if "baseline" in signin:
+        bs, bs_range, bso = ratio(signin, over="baseline")
+        br, br_range, bro = ratio(refresh, over="baseline")
+        base_first, base_normal = (statistics.median(v) * 1000 for v in first["baseline"])
+        body += f"""- **This code against the baseline ({args.baseline})**, same rounds: sign-in throughput
+  **{bs:.2f}** (range {bs_range}), p50 difference {bso:+.1f} ms; refresh throughput **{br:.2f}** (range {br_range}),
+  p50 difference {bro:+.1f} ms; first sign-in median {first_ms:.0f} ms against {base_first:.0f} ms
+  (**{first_ms / base_first:.2f}x**), next sign-in {normal_ms:.0f} ms against {base_normal:.0f} ms.
+"""
     if sweep:
         body += f"""
 Refresh again with other gunicorn worker counts (same load, three alternating rounds each against
@@ -367,10 +439,39 @@ Keycloak's token endpoint, medians; {workers} is config/gunicorn.conf.py's defau
 | workers | refreshes/s through the service | service / Keycloak | service CPU per refresh (ms) |
 | ---: | ---: | ---: | ---: |
 """ + "\n".join(f"| {w} | {rate:.0f} | {r:.2f} | {cpu:.2f} |" for w, rate, r, cpu in sweep) + "\n"
-    suffix, title = ("", "") if args.layout == "shared" else ("-split", ", Keycloak on its own core")
-    write_section(f"signin-{args.threads}{suffix}",
-                  f"Sign-in through the service versus Keycloak, {args.threads} client threads{title}", body)
-    print(body)
+    return body
+
+
+def store_url(kind: str, name: str, work: Path) -> str:
+    """A fresh, empty store: a SQLite file, or a MariaDB database of this bench's own user."""
+    if kind == "sqlite":
+        return f"sqlite:///{work}/{name}.db"
+    database, user, secret = f"bench_signin_{name}", "identity_bench", STORE_SECRET
+    sql = (f"DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database} CHARACTER SET utf8mb4; "
+           f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{secret}'; "
+           f"ALTER USER '{user}'@'127.0.0.1' IDENTIFIED BY '{secret}'; "
+           f"GRANT ALL ON {database}.* TO '{user}'@'127.0.0.1';")
+    subprocess.run(["mariadb", "-uroot", "-e", sql], check=True)
+    return f"mysql+pymysql://{user}:{secret}@127.0.0.1:3306/{database}?charset=utf8mb4"
+
+
+class Baseline:
+    """Another commit's code, checked out as a git worktree, run as a second service on its own port."""
+
+    def __init__(self, ref: str, work: Path, env: dict, database_url: str):
+        self.commit = subprocess.run(["git", "rev-parse", ref], cwd=ROOT, check=True, capture_output=True,
+                                     text=True).stdout.strip()
+        self.tree = work / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(self.tree), self.commit], cwd=ROOT, check=True,
+                       capture_output=True)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        # PYTHONPATH first: the baseline's `identity` package, not the editable install of this tree.
+        self.env = {**env, "PYTHONPATH": str(self.tree), "IDENTITY_DATABASE_URL": database_url,
+                    "IDENTITY_PUBLIC_BASE_URL": self.url, "IDENTITY_BIND": f"127.0.0.1:{port}"}
+
+    def remove(self) -> None:
+        subprocess.run(["git", "worktree", "remove", "--force", str(self.tree)], cwd=ROOT, capture_output=True)
 
 
 if __name__ == "__main__":

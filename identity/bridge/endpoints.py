@@ -3,11 +3,12 @@
 Called by the provider in keycloak_spi_bridge (LegacyBridgeAuthenticator) when a
 user without a Keycloak password types one, naming that Keycloak user by id: the
 legacy user is the one that account was imported as, never another whose email or
-phone the account's username happens to be. It runs the very same first-login
-migration as the JSON API (identity.legacy.migration): on a right password the
-service gives Keycloak the password through the Admin API, marks the user
-migrated and deletes the legacy hash, then answers ``{"valid": true}``; the
-login then completes in Keycloak, which holds the password from now on.
+phone the account's username happens to be. It is the JSON API's sign-in use
+case (identity.signin.service.SignIn.check_legacy: the same lock, the same
+first-login step): on a right password the service gives Keycloak the password
+through the project's provider endpoint, marks the user migrated and deletes
+the legacy hash, then answers ``{"valid": true}``; the login then completes in
+Keycloak, which holds the password from now on.
 
 Reachable only with the shared secret (``Authorization: Bearer``,
 IDENTITY_BRIDGE_SECRET on both sides); a wrong one is refused and logged.
@@ -20,9 +21,8 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from identity.keycloak.oidc import KeycloakUnavailable
-from identity.legacy.migration import Outcome
 from identity.metrics import LOCKOUTS, SIGN_INS
+from identity.signin.outcomes import Result
 
 log = logging.getLogger(__name__)
 bp = Blueprint("bridge", __name__, url_prefix="/bridge/v1")
@@ -45,29 +45,24 @@ def verify():
             not 0 < len(body["user_id"]) <= 64 or \
             not isinstance(body.get("password"), str):  # usable or not: migration.attempt asks the one rule
         return jsonify(error="invalid_request"), 400
-    service = current_app.extensions["cognito"].service
-    migration = service.migration
-    from identity.locks import LockTimeout, sign_in_lock
+    outcome = current_app.extensions["cognito"].service.sign_in.check_legacy(
+        body["user_id"], body["password"], client_ip=request.remote_addr)
+    return answer(outcome.result, body["user_id"])
 
-    row = migration.for_keycloak_user(body["user_id"])
-    if row is None:
-        return jsonify(valid=False, reason="not_a_legacy_user"), 404
-    try:
-        # The same per-user lock as the JSON API, named as it names it (the row's Keycloak username):
-        # one implementation, one queue.
-        with sign_in_lock(migration.engine, row["username"] or row["email"], service.lock_timeout_s):
-            outcome = migration.attempt(migration.get(row["kii_user_id"]), body["password"], path="bridge",
-                                        client=request.remote_addr).outcome
-    except (KeycloakUnavailable, LockTimeout):
+
+def answer(result: Result, keycloak_user_id: str):
+    """The provider's answer for the use case's result."""
+    if result is Result.NOT_A_LEGACY_USER:
+        return jsonify(valid=False, reason=result.value), 404
+    if result in (Result.BUSY, Result.UNAVAILABLE):
         return jsonify(error="temporarily_unavailable"), 503
-    log.info("bridge: legacy check", extra={"kii_user_id": row["kii_user_id"], "outcome": outcome.value,
+    log.info("bridge: legacy check", extra={"keycloak_user_id": keycloak_user_id, "outcome": result.value,
                                             "path": "bridge"})
-    SIGN_INS.labels("success" if outcome is Outcome.MIGRATED else outcome.value,
-                    "bridge").inc()
-    if outcome is Outcome.LOCKED:
+    SIGN_INS.labels("success" if result is Result.MIGRATED else result.value, "bridge").inc()
+    if result is Result.LOCKED:
         LOCKOUTS.labels("bridge").inc()
-    if outcome is Outcome.MIGRATED:
+    if result is Result.MIGRATED:
         return jsonify(valid=True)
-    # ALREADY_MIGRATED says nothing about this password: Keycloak holds one now and must judge it
-    # itself (the provider falls back to Keycloak's own check on any answer but valid).
-    return jsonify(valid=False, reason=outcome.value)
+    # KEYCLOAK_JUDGES ("already_migrated") says nothing about this password: Keycloak holds one now and
+    # must judge it itself (the provider falls back to Keycloak's own check on any answer but valid).
+    return jsonify(valid=False, reason=result.value)

@@ -1,4 +1,7 @@
-"""The Cognito JSON API at `POST /`: adapts HTTP to identity.cognito.service, and errors to Cognito's shape."""
+"""The Cognito JSON API at `POST /`: adapts HTTP to identity.cognito.service, and errors to Cognito's shape.
+
+OPERATIONS is the table of the operations: the service method each is, and its request schema.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 
 from identity.admission import Overloaded
 from identity.cognito import errors, schemas
+from identity.keycloak.errors import KeycloakUnavailable
 from identity.metrics import OPERATION_SECONDS
 
 log = logging.getLogger(__name__)
@@ -19,19 +23,19 @@ TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 OPERATIONS = {
-    "InitiateAuth": ("initiate_auth", schemas.InitiateAuthSchema()),
-    "GetUser": ("get_user", schemas.AccessTokenSchema()),
-    "GlobalSignOut": ("global_sign_out", schemas.AccessTokenSchema()),
-    "RevokeToken": ("revoke_token", schemas.RevokeTokenSchema()),
-    "ForgotPassword": ("forgot_password", schemas.ForgotPasswordSchema()),
-    "ConfirmForgotPassword": ("confirm_forgot_password", schemas.ConfirmForgotPasswordSchema()),
-    "SignUp": ("sign_up", schemas.SignUpSchema()),
-    "ConfirmSignUp": ("confirm_sign_up", schemas.ConfirmSignUpSchema()),
-    "ResendConfirmationCode": ("resend_confirmation_code", schemas.ForgotPasswordSchema()),
-    "ChangePassword": ("change_password", schemas.ChangePasswordSchema()),
-    "UpdateUserAttributes": ("update_user_attributes", schemas.UpdateUserAttributesSchema()),
-    "VerifyUserAttribute": ("verify_user_attribute", schemas.VerifyUserAttributeSchema()),
-    "DeleteUser": ("delete_user", schemas.AccessTokenSchema()),
+    "InitiateAuth": ("sessions.initiate_auth", schemas.InitiateAuthSchema()),
+    "GetUser": ("sessions.get_user", schemas.AccessTokenSchema()),
+    "GlobalSignOut": ("sessions.global_sign_out", schemas.AccessTokenSchema()),
+    "RevokeToken": ("sessions.revoke_token", schemas.RevokeTokenSchema()),
+    "ForgotPassword": ("passwords.forgot_password", schemas.ForgotPasswordSchema()),
+    "ConfirmForgotPassword": ("passwords.confirm_forgot_password", schemas.ConfirmForgotPasswordSchema()),
+    "SignUp": ("accounts.sign_up", schemas.SignUpSchema()),
+    "ConfirmSignUp": ("accounts.confirm_sign_up", schemas.ConfirmSignUpSchema()),
+    "ResendConfirmationCode": ("accounts.resend_confirmation_code", schemas.ForgotPasswordSchema()),
+    "ChangePassword": ("passwords.change_password", schemas.ChangePasswordSchema()),
+    "UpdateUserAttributes": ("accounts.update_user_attributes", schemas.UpdateUserAttributesSchema()),
+    "VerifyUserAttribute": ("accounts.verify_user_attribute", schemas.VerifyUserAttributeSchema()),
+    "DeleteUser": ("accounts.delete_user", schemas.AccessTokenSchema()),
 }
 
 
@@ -70,7 +74,7 @@ def dispatch():
         with current_app.extensions["admission"].admit("cognito"), OPERATION_SECONDS.labels(operation).time():
             validated = schemas.load(schema, body)
             service = current_app.extensions["cognito"].service
-            return _response(getattr(service, method)(validated, request.remote_addr))
+            return _response(service.operation(method)(validated, request.remote_addr))
     except Overloaded:
         raise errors.TooManyRequestsError() from None
 
@@ -94,6 +98,14 @@ def json_depth(raw: bytes) -> int:
 @bp.errorhandler(errors.CognitoError)
 def cognito_error(exc: errors.CognitoError):
     return _response({"__type": exc.type, "message": exc.message}, exc.status, exc.type)
+
+
+@bp.errorhandler(KeycloakUnavailable)
+def keycloak_unavailable(exc: KeycloakUnavailable):
+    # Whatever operation asked, Keycloak not answering is Cognito's internal error (apps retry it).
+    log.warning("keycloak unavailable", extra={"error": str(exc)[:80]})
+    error = errors.InternalError()
+    return _response({"__type": error.type, "message": error.message}, error.status, error.type)
 
 
 @bp.app_errorhandler(405)

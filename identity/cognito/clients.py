@@ -83,6 +83,10 @@ class AppClients(Mapping):
             raise errors.NotAuthorizedError(f"Unable to verify secret hash for client {client_id}")
         return secret
 
+    def check_request(self, request: Mapping) -> str | None:
+        """The SecretHash of an account operation's request (ClientId, Username, SecretHash)."""
+        return self.check_secret_hash(request["ClientId"], request.get("Username"), request.get("SecretHash"))
+
     def check_client_secret(self, client_id: str, given: str | None) -> str | None:
         """RevokeToken's ClientSecret of a confidential client."""
         secret = self.require(client_id)

@@ -284,6 +284,13 @@ def _client(admin: KeycloakAdmin, desired: dict, scope_ids: dict[str, str], chan
         update=lambda mid, m: admin.update_client_mapper(uuid, mid, m),
         owner=f"client {client_id}", changes=changes)
 
+    _client_scope_links(admin, uuid, client_id, default_scopes, optional_scopes, scope_ids, changes)
+    if service_roles:
+        _service_account_roles(admin, uuid, client_id, service_roles, changes)
+
+
+def _client_scope_links(admin: KeycloakAdmin, uuid: str, client_id: str, default_scopes: list[str],
+                        optional_scopes: list[str], scope_ids: dict[str, str], changes: Changes) -> None:
     # Scope links: add what is missing, move what sits in the wrong list.
     for wanted, get, add, remove, other_remove, kind in (
         (default_scopes, admin.get_client_default_client_scopes, admin.add_client_default_client_scope,
@@ -308,23 +315,25 @@ def _client(admin: KeycloakAdmin, desired: dict, scope_ids: dict[str, str], chan
             remove(uuid, scope_ids[name])
             changes.add(f"unlinked {kind} scope {name} from client {client_id}")
 
-    if service_roles:
-        user = admin.get_client_service_account_user(uuid)
-        for role_client, role_names in service_roles.items():
-            role_client_uuid = admin.get_client_id(role_client)
-            have = {r["name"] for r in admin.get_client_roles_of_user(user["id"], role_client_uuid)}
-            missing = [admin.get_client_role(role_client_uuid, name) for name in role_names if name not in have]
-            if missing:
-                admin.assign_client_role(user["id"], role_client_uuid, missing)
-                changes.add(f"granted {role_client} roles {sorted(r['name'] for r in missing)} to "
-                            f"{client_id}'s service account")
-            surplus = have - set(role_names)
-            if surplus:
-                # Least privilege: nothing beyond what config/ grants stays on the account.
-                admin.delete_client_roles_of_user(
-                    user["id"], role_client_uuid,
-                    [admin.get_client_role(role_client_uuid, name) for name in sorted(surplus)])
-                changes.add(f"revoked {role_client} roles {sorted(surplus)} from {client_id}'s service account")
+
+def _service_account_roles(admin: KeycloakAdmin, uuid: str, client_id: str, service_roles: dict,
+                           changes: Changes) -> None:
+    user = admin.get_client_service_account_user(uuid)
+    for role_client, role_names in service_roles.items():
+        role_client_uuid = admin.get_client_id(role_client)
+        have = {r["name"] for r in admin.get_client_roles_of_user(user["id"], role_client_uuid)}
+        missing = [admin.get_client_role(role_client_uuid, name) for name in role_names if name not in have]
+        if missing:
+            admin.assign_client_role(user["id"], role_client_uuid, missing)
+            changes.add(f"granted {role_client} roles {sorted(r['name'] for r in missing)} to "
+                        f"{client_id}'s service account")
+        surplus = have - set(role_names)
+        if surplus:
+            # Least privilege: nothing beyond what config/ grants stays on the account.
+            admin.delete_client_roles_of_user(
+                user["id"], role_client_uuid,
+                [admin.get_client_role(role_client_uuid, name) for name in sorted(surplus)])
+            changes.add(f"revoked {role_client} roles {sorted(surplus)} from {client_id}'s service account")
 
 
 def _user_profile(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:

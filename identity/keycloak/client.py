@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from urllib.parse import urlencode
 
 import requests
-from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+
+from identity.keycloak.admin import AdminSession
 
 log = logging.getLogger(__name__)
 
 
 class Keycloak:
-    """Flask extension: ``keycloak.admin`` is a python-keycloak admin bound to the realm.
+    """Flask extension: the realm's URLs, readiness, and ``keycloak.admin`` for the commands.
 
-    The admin token is fetched once with the service account's client
-    credentials and reused until python-keycloak sees it near expiry, so a
-    request never pays for a token round trip of its own.
+    The Cognito operations get their Keycloak objects built for them (identity.cognito.build).
     """
 
     def __init__(self, app=None):
@@ -50,25 +48,15 @@ class Keycloak:
         return f"{self.realm_url(public=True)}/protocol/openid-connect/logout?{urlencode(params)}"
 
     @property
-    def admin(self) -> KeycloakAdmin:
+    def admin(self):
+        """python-keycloak's admin of the configured realm, for the commands (bootstrap, import)."""
         cfg = self.config
-        # Keyed by pid as well: a connection pool must not be shared across a fork.
-        key = (os.getpid(), cfg["KEYCLOAK_URL"], cfg["KEYCLOAK_REALM"], cfg["KEYCLOAK_ADMIN_CLIENT_ID"])
+        key = (cfg["KEYCLOAK_URL"], cfg["KEYCLOAK_REALM"], cfg["KEYCLOAK_ADMIN_CLIENT_ID"])
         with self._lock:
-            admin = self._local.get(key)
-            if admin is None:
-                connection = KeycloakOpenIDConnection(
-                    server_url=cfg["KEYCLOAK_URL"] + "/",
-                    realm_name=cfg["KEYCLOAK_REALM"],
-                    user_realm_name=cfg["KEYCLOAK_REALM"],
-                    client_id=cfg["KEYCLOAK_ADMIN_CLIENT_ID"],
-                    client_secret_key=cfg["KEYCLOAK_ADMIN_CLIENT_SECRET"],
-                    grant_type="client_credentials",
-                    timeout=cfg["KEYCLOAK_TIMEOUT"],
-                    verify=True,
-                )
-                admin = self._local[key] = KeycloakAdmin(connection=connection)
-        return admin
+            session = self._local.get(key)
+            if session is None:
+                session = self._local[key] = AdminSession.from_config(cfg)
+        return session()
 
     def check_ready(self) -> str:
         """'ok' when the realm's discovery document answers, else a short reason."""

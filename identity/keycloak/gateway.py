@@ -1,30 +1,133 @@
-"""The Admin API calls the Cognito operations make beyond python-keycloak's own methods, by name.
+"""The Admin API and provider calls the running service makes, each a named method.
 
-Their paths are written here only. Errors are python-keycloak's and requests' as they come: each
-caller keeps deciding what a failure means to it.
+Their paths are written here (or in passwords.py) only, and their failures come out as the types of
+identity.keycloak.errors: any fault of the call (no answer, a server error, an answer that cannot be
+read, a token that cannot be had) is KeycloakUnavailable; a refused password is PasswordRefused; a
+taken username or email is UserExists.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+from typing import Callable
+
+from identity.keycloak import passwords
+from identity.keycloak.errors import KeycloakUnavailable, PasswordRefused, UserExists
+from identity.metrics import ADMIN_CALLS
+
+log = logging.getLogger(__name__)
+PASSED_ON = (KeycloakUnavailable, PasswordRefused, UserExists)
+
+
+def admin_call(method):
+    """One translation of an Admin API call's failure, and its count."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+        except PASSED_ON as exc:
+            ADMIN_CALLS.labels("error" if isinstance(exc, KeycloakUnavailable) else "ok").inc()
+            raise
+        except Exception as exc:  # python-keycloak's and requests' own errors, or a body that is not JSON
+            ADMIN_CALLS.labels("error").inc()
+            log.warning("admin API call failed", extra={"error": type(exc).__name__, "call": method.__name__})
+            raise KeycloakUnavailable(type(exc).__name__) from None
+        ADMIN_CALLS.labels("ok").inc()
+        return result
+
+    return call
+
 
 class KeycloakGateway:
-    def __init__(self, admin, realm: str):
-        self.admin = admin   # a python-keycloak admin of the service's realm
+    def __init__(self, admin: Callable, realm: str):
+        self._admin = admin   # () -> python-keycloak's admin of the realm (identity.keycloak.admin.AdminSession)
         self.realm = realm
 
     def _path(self, path: str) -> str:
         return f"admin/realms/{self.realm}/{path}"
 
+    # --- users ---------------------------------------------------------------------------
+
+    @admin_call
+    def get_user(self, user_id: str) -> dict:
+        return self._admin().get_user(user_id)
+
+    @admin_call
+    def find_users(self, *, username: str | None = None, email: str | None = None) -> list[dict]:
+        """Users whose username (or email) is exactly this one, as Keycloak stores it (lower case)."""
+        query = {"username": username.lower()} if username is not None else {"email": (email or "").lower()}
+        return self._admin().get_users({**query, "exact": True})
+
+    def find_user(self, *, username: str | None = None, email: str | None = None) -> dict | None:
+        """The one user with that username (or email); None when none or several match."""
+        found = self.find_users(username=username, email=email)
+        return found[0] if len(found) == 1 else None
+
+    @admin_call
+    def create_user(self, representation: dict) -> str:
+        try:
+            return self._admin().create_user(representation)
+        except Exception as exc:
+            if getattr(exc, "response_code", None) == 409:  # a race with another sign-up
+                raise UserExists() from None
+            raise
+
+    @admin_call
+    def update_user(self, user_id: str, representation: dict) -> None:
+        """Keycloak replaces what it is given: pass the whole representation, or attributes reset."""
+        self._admin().update_user(user_id, representation)
+
+    @admin_call
+    def delete_user(self, user_id: str) -> None:
+        self._admin().delete_user(user_id)
+
+    @admin_call
+    def logout_user(self, user_id: str) -> None:
+        """End every session of the user (their refresh tokens stop working)."""
+        self._admin().user_logout(user_id)
+
+    @admin_call
+    def required_actions(self, username: str) -> list[str]:
+        found = self._admin().get_users({"username": username.lower(), "exact": True})
+        return list(found[0].get("requiredActions") or []) if len(found) == 1 else []
+
+    # --- passwords -----------------------------------------------------------------------
+
+    @admin_call
+    def set_password(self, user_id: str, password: str) -> None:
+        """A password the user chose (the realm's policy applies); PasswordRefused when it refuses."""
+        passwords.set_password(self._admin(), self.realm, user_id, password)
+
+    @admin_call
+    def migrate_password(self, user_id: str, password: str, ticket_for: str | None) -> tuple[bool, str | None]:
+        """A legacy password checked by the service, through the project's provider
+        (passwords.migrate_password says what the answer means)."""
+        return passwords.migrate_password(self._admin(), self.realm, user_id, password, ticket_for)
+
+    @admin_call
+    def password_set_at_keycloak(self, user_id: str) -> bool:
+        """The user chose a password at Keycloak's own pages since the import (the provider marked
+        them migrated there): Keycloak holds the password, not the legacy store."""
+        user = self._admin().get_user(user_id)
+        return (user.get("attributes") or {}).get("migration_state") == ["migrated"]
+
+    # --- brute-force detection -----------------------------------------------------------
+
+    @admin_call
     def last_login_error(self, user_id: str, client_id: str) -> dict | None:
         """The newest LOGIN_ERROR event of the user at the client, None when there is none."""
-        events = self.admin.connection.raw_get(self._path("events"), user=user_id, client=client_id,
-                                               type="LOGIN_ERROR", max=1).json()
+        events = self._admin().connection.raw_get(self._path("events"), user=user_id, client=client_id,
+                                                  type="LOGIN_ERROR", max=1).json()
         return events[0] if events else None
 
-    def brute_force_status(self, user_id: str):
+    @admin_call
+    def brute_force_status(self, user_id: str) -> dict:
         """Keycloak's brute-force bookkeeping of the user (``disabled``: locked out now), as it answers."""
-        return self.admin.connection.raw_get(self._path(f"attack-detection/brute-force/users/{user_id}")).json()
+        return self._admin().connection.raw_get(self._path(f"attack-detection/brute-force/users/{user_id}")).json()
 
+    @admin_call
     def clear_brute_force(self, user_id: str) -> None:
         """Forget the user's failed attempts (a locked-out user starts afresh)."""
-        self.admin.connection.raw_delete(self._path(f"attack-detection/brute-force/users/{user_id}"))
+        self._admin().connection.raw_delete(self._path(f"attack-detection/brute-force/users/{user_id}"))

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import threading
-from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import certifi
@@ -27,19 +26,9 @@ import pycurl
 import requests
 from requests.adapters import HTTPAdapter
 
+from identity.keycloak.errors import KeycloakUnavailable, OAuthError
 
-class KeycloakUnavailable(Exception):
-    """Keycloak did not answer, or answered with a server error."""
-
-
-@dataclass
-class OAuthError(Exception):
-    status: int
-    error: str
-    description: str
-
-    def __str__(self) -> str:
-        return f"{self.error}: {self.description}"
+__all__ = ["OIDC", "KeycloakUnavailable", "OAuthError", "browser_path_allowed", "token_lifetime"]
 
 
 FORWARDING = re.compile(r"x-forwarded-|forwarded$|x-real-ip$", re.IGNORECASE)
@@ -197,14 +186,21 @@ class OIDC:
         return response.json()
 
     def certs(self) -> dict:
-        response = self._call("GET", f"{self.base}/certs")
-        response.raise_for_status()
-        return response.json()
+        return self._json(self._call("GET", f"{self.base}/certs"))
 
     def discovery(self) -> dict:
-        response = self._call("GET", f"{self.realm_url}/.well-known/openid-configuration")
-        response.raise_for_status()
-        return response.json()
+        return self._json(self._call("GET", f"{self.realm_url}/.well-known/openid-configuration"))
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict:
+        """A document Keycloak serves; KeycloakUnavailable when it does not (the realm is missing, say)."""
+        try:
+            document = response.json() if response.status_code == 200 else None
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise KeycloakUnavailable(f"HTTP {response.status_code}")
+        return document
 
 
 def token_lifetime(tokens: dict) -> int:

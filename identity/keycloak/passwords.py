@@ -17,13 +17,9 @@ import json
 import requests
 from keycloak.exceptions import KeycloakConnectionError
 
-from identity.keycloak.oidc import KeycloakUnavailable
+from identity.keycloak.errors import KeycloakUnavailable, PasswordRefused
 
-
-class PasswordRefused(Exception):
-    def __init__(self, error: str):
-        super().__init__(error)
-        self.error = error
+__all__ = ["PasswordRefused", "migrate_password", "set_password"]
 
 
 def _call(method, *args, **kwargs):

@@ -24,9 +24,8 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Protocol
 
-import sqlalchemy as sa
 
 from identity import audit
 from identity.legacy import hashes
@@ -71,36 +70,30 @@ class FailPoint(Exception):
     """Raised at a named step when a test asks for a crash there."""
 
 
+class KeycloakPasswords(Protocol):
+    """What the migration asks of Keycloak (identity.keycloak.gateway.KeycloakGateway answers)."""
+
+    def migrate_password(self, user_id: str, password: str, ticket_for: str | None) -> tuple[bool, str | None]:
+        """(True, ticket or None): Keycloak holds the password now; (False, None): the user already
+        had a Keycloak password (a reset at Keycloak's pages since the import), left as it is."""
+
+    def password_set_at_keycloak(self, user_id: str) -> bool:
+        """The user chose a password at Keycloak's own pages since the import."""
+
+
 class LegacyMigration:
-    def __init__(self, engine: sa.Engine, legacy: LegacySettings,
-                 set_password: Callable[[str, str, str | None], tuple[bool, str | None]], lockout: Lockout = Lockout(),
-                 failpoints: frozenset[str] = frozenset()):
-        self.engine = engine
-        self.store = LegacyStore(engine)
+    def __init__(self, store: LegacyStore, legacy: LegacySettings, keycloak: KeycloakPasswords,
+                 lockout: Lockout = Lockout(), failpoints: frozenset[str] = frozenset()):
+        self.store = store
+        self.engine = store.engine
         self.legacy = legacy
-        # (keycloak_user_id, password, ticket_for) -> (True, ticket or None): Keycloak now holds it;
-        # (False, None): the user already had a Keycloak password (a reset at Keycloak's pages since
-        # the import), left as it is.
-        self.set_password = set_password
+        self.keycloak = keycloak
         self.lockout = lockout
         self.failpoints = failpoints
 
     def _failpoint(self, name: str) -> None:
         if name in self.failpoints:
             raise FailPoint(name)
-
-    # --- look-up ----------------------------------------------------------------
-
-    def find(self, username: str | None = None, email: str | None = None, phone: str | None = None):
-        """The row for a sign-in identifier (already normalised), or None."""
-        return self.store.find(username=username, email=email, phone=phone)
-
-    def for_keycloak_user(self, keycloak_user_id: str):
-        """The row a Keycloak user was imported as, or None."""
-        return self.store.for_keycloak_user(keycloak_user_id)
-
-    def get(self, kii_user_id: str):
-        return self.store.get(kii_user_id)
 
     def mark_migrated(self, kii_user_id: str, via: str, client: str | None = None) -> None:
         """Keycloak holds a password the user chose (a reset): the legacy hash goes for good."""
@@ -121,6 +114,17 @@ class LegacyMigration:
 
     def attempt(self, row, password: str, path: str = "api", client: str | None = None,
                 ticket_for: str | None = None) -> Attempt:
+        """The first-login step for `row` (read under the user's sign-in lock) and `password`."""
+        attempt = self._attempt(row, password, path, client, ticket_for)
+        if attempt.outcome in (Outcome.WRONG_PASSWORD, Outcome.RESET_REQUIRED) and row["keycloak_user_id"] \
+                and self.keycloak.password_set_at_keycloak(row["keycloak_user_id"]):
+            # The user reset their password at Keycloak's own pages since the import: the legacy hash
+            # goes, and Keycloak alone judges this password.
+            self.mark_migrated(row["kii_user_id"], via="keycloak", client=client)
+            return Attempt(Outcome.ALREADY_MIGRATED)
+        return attempt
+
+    def _attempt(self, row, password: str, path: str, client: str | None, ticket_for: str | None) -> Attempt:
         now = utcnow()
         state = MigrationState(row["state"])
         if state == MigrationState.migrated:
@@ -167,7 +171,7 @@ class LegacyMigration:
             row = self.store.lock(conn, kii_user_id)
             if MigrationState(row["state"]) == MigrationState.migrated:
                 return Attempt(Outcome.ALREADY_MIGRATED)
-            moved, ticket = self.set_password(row["keycloak_user_id"], password, ticket_for)
+            moved, ticket = self.keycloak.migrate_password(row["keycloak_user_id"], password, ticket_for)
             self._failpoint("after_keycloak_set")
             now = utcnow()
             self.store.mark_migrated(conn, kii_user_id, now)

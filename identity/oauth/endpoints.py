@@ -65,8 +65,8 @@ def _realm_or_404(realm: str) -> None:
 def jwks(realm):
     _realm_or_404(realm)
     try:
-        keys = _cached(f"jwks:{_service().oidc.issuer}", _service().jwks)
-    except (KeycloakUnavailable, OSError):
+        keys = _cached(f"jwks:{_service().oidc.issuer}", _service().tokens.jwks)
+    except KeycloakUnavailable:
         return jsonify(error="temporarily_unavailable"), 503
     response = jsonify(keys)
     response.cache_control.public, response.cache_control.max_age = True, 300
@@ -79,7 +79,7 @@ def openid_configuration(realm):
     service = _service()
     try:
         document = dict(_cached(f"discovery:{service.oidc.issuer}", service.oidc.discovery))
-    except (KeycloakUnavailable, OSError):
+    except KeycloakUnavailable:
         return jsonify(error="temporarily_unavailable"), 503
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     document.update(issuer=service.oidc.issuer, jwks_uri=f"{service.oidc.issuer}/.well-known/jwks.json",

@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from prometheus_client.parser import text_string_to_metric_families
 
-from identity.cognito import service as service_module
+from identity.cognito import tokens as tokens_module
 from tests.cognito.fixtures import SECRET_CLIENT
 from tests.cognito.test_sign_in import error_of, sign_in, verify_like_cognito
 from tests.used_secrets import remember
@@ -310,14 +310,14 @@ def test_bogus_tokens_do_not_refetch_the_jwks(cognito, live_service, kc_user):
 
 def test_an_unknown_kid_refetches_at_most_once_per_interval(cognito, live_service, kc_user, monkeypatch):
     prime(cognito, kc_user)  # the keys are fresh now
-    monkeypatch.setattr(service_module, "JWKS_REFETCH_SECONDS", 3600)
+    monkeypatch.setattr(tokens_module, "JWKS_REFETCH_SECONDS", 3600)
     before = jwks_fetches(live_service)
     for n in range(10):
         assert error_of(lambda: cognito.get_user(AccessToken=foreign_token(live_service, f"unknown-{n}")))[0] == \
             "NotAuthorizedException"
     assert jwks_fetches(live_service) - before == 0
     # With no interval, each unknown kid is looked up: the refetch is driven by the kid alone.
-    monkeypatch.setattr(service_module, "JWKS_REFETCH_SECONDS", 0)
+    monkeypatch.setattr(tokens_module, "JWKS_REFETCH_SECONDS", 0)
     before = jwks_fetches(live_service)
     for n in range(3):
         assert error_of(lambda: cognito.get_user(AccessToken=foreign_token(live_service, f"unknown-{n}")))[0] == \
@@ -328,7 +328,7 @@ def test_an_unknown_kid_refetches_at_most_once_per_interval(cognito, live_servic
 def test_a_key_keycloak_rotates_in_is_fetched(cognito, live_service, kc_user, master_admin, realm, monkeypatch):
     """A real rotation: Keycloak signs with a new key; the service fetches it for the new kid."""
     prime(cognito, kc_user)
-    monkeypatch.setattr(service_module, "JWKS_REFETCH_SECONDS", 0)
+    monkeypatch.setattr(tokens_module, "JWKS_REFETCH_SECONDS", 0)
     master_admin.change_current_realm(realm.realm)
     realm_id = master_admin.get_realm(realm.realm)["id"]
     name = f"rotated-{uuid.uuid4().hex[:8]}"

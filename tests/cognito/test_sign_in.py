@@ -308,24 +308,22 @@ def test_right_password_succeeds_while_keycloak_is_busy_with_the_same_user(cogni
 def test_a_refusal_the_admin_api_cannot_explain_is_an_internal_error(app, kc_user):
     """Keycloak's token endpoint refuses, its Admin API does not answer (here: a closed port): the
     refusal may have been Keycloak still busy with the user, so it is not called a wrong password."""
-    import copy
-
-    from keycloak import KeycloakAdmin
-
-    from identity.cognito import errors
+    from identity.keycloak.admin import AdminSession
+    from identity.keycloak.errors import KeycloakUnavailable
+    from identity.keycloak.gateway import KeycloakGateway
+    from identity.keycloak.grants import PasswordGrants
     from tests.cognito.fixtures import free_port
 
     with app.app_context():
-        service = copy.copy(app.extensions["cognito"].service)
-    unreachable = f"http://127.0.0.1:{free_port()}/"
-    service.admin_factory = lambda: KeycloakAdmin(server_url=unreachable, username="nobody", password="x",
-                                                  realm_name=TEST_REALM, user_realm_name="master", timeout=2)
+        service = app.extensions["cognito"].service
+    unreachable = KeycloakGateway(AdminSession(f"http://127.0.0.1:{free_port()}", TEST_REALM, "nobody", "x", 2),
+                                  TEST_REALM)
+    grants = PasswordGrants(service.oidc, unreachable, patience_s=5)
     user = kc_user(password="Native-Pass-1")
     # The Admin API is asked only on a refusal: the right password needs nothing else.
-    assert service._keycloak_grant("mobile", None, user["username"], "Native-Pass-1", "198.51.100.9",
-                                   user["id"])["access_token"]
-    with pytest.raises(errors.InternalError):
-        service._keycloak_grant("mobile", None, user["username"], "not-the-password", "198.51.100.9", user["id"])
+    assert grants.grant("mobile", None, user["username"], "Native-Pass-1", user["id"])["access_token"]
+    with pytest.raises(KeycloakUnavailable):
+        grants.grant("mobile", None, user["username"], "not-the-password", user["id"])
 
 
 def test_refresh_get_user_global_sign_out(cognito, legacy_user):

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from identity.legacy.models import MigrationState
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
 from tests.conftest import TEST_REALM
-from tests.keycloak.test_login_otp import console_login, support_agent  # noqa: F401 (a fixture)
+from tests.keycloak.console import console_login
 
 SHOTS = os.environ.get("IDENTITY_SCREENSHOTS")
 

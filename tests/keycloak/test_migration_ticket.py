@@ -124,14 +124,14 @@ def test_the_services_first_sign_in_uses_a_ticket(cognito, live_service, legacy_
 def test_a_refused_ticket_falls_back_to_the_password_once(app, kc_user):
     """The service's side: Keycloak refusing the ticket itself (here a forged one) is not the user's
     fault; the password, which Keycloak holds by then, decides, and a wrong one is still refused."""
-    from identity.cognito import errors
+    from identity.keycloak.errors import GrantRefused
 
     with app.app_context():
-        service = app.extensions["cognito"].service
+        grants = app.extensions["cognito"].service.sign_in.grants
     user = kc_user(password=PASSWORD)
-    tokens = service._keycloak_grant("mobile", None, user["username"], PASSWORD, "198.51.100.7", user["id"],
-                                     ticket=secrets.token_urlsafe(32))
+    tokens = grants.grant("mobile", None, user["username"], PASSWORD, user["id"], ticket=secrets.token_urlsafe(32))
     assert tokens["access_token"]
-    with pytest.raises(errors.NotAuthorizedError):
-        service._keycloak_grant("mobile", None, user["username"], "not-the-password", "198.51.100.7", user["id"],
-                                ticket=secrets.token_urlsafe(32))
+    with pytest.raises(GrantRefused) as refused:
+        grants.grant("mobile", None, user["username"], "not-the-password", user["id"],
+                     ticket=secrets.token_urlsafe(32))
+    assert refused.value.reason == "credentials"

@@ -1,4 +1,4 @@
-"""What a typed USERNAME may be, for every operation that looks a user up by it."""
+"""What a typed USERNAME may be (a loginName, an email, a phone number), as every look-up of a user reads it."""
 
 from __future__ import annotations
 

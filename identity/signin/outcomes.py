@@ -1,0 +1,33 @@
+"""What a sign-in came to. The adapters (identity.cognito, identity.bridge) map each to their answer."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Result(enum.Enum):
+    SIGNED_IN = "success"                 # tokens issued
+    MIGRATED = "migrated"                 # the legacy password was right; Keycloak holds it now
+    KEYCLOAK_JUDGES = "already_migrated"  # Keycloak holds the user's password: only it can judge this one
+    WRONG_PASSWORD = "wrong_password"     # or an unknown user: the same answer
+    LOCKED = "locked"                     # too many wrong passwords for the user
+    THROTTLED = "throttled"               # too many failures from the client's address
+    RESET_REQUIRED = "reset_required"
+    DISABLED = "disabled"                 # told only after the right password
+    NOT_CONFIRMED = "not_confirmed"       # a sign-up whose email code has not come back
+    CLIENT_NOT_ALLOWED = "client_not_allowed"
+    BUSY = "busy"                         # the user's other sign-ins or Keycloak took too long: try again
+    UNAVAILABLE = "unavailable"           # Keycloak or the store could not answer
+    NOT_A_LEGACY_USER = "not_a_legacy_user"
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    result: Result
+    tokens: dict | None = field(default=None, repr=False)   # SIGNED_IN: Keycloak's token response
+    path: str | None = None   # SIGNED_IN: "first_login" (the password moved just now) or "native"
+
+    @property
+    def signed_in(self) -> bool:
+        return self.result is Result.SIGNED_IN

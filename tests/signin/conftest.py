@@ -1,0 +1,176 @@
+"""The sign-in use case without servers: the legacy store and the address throttle on an in-memory
+SQLite database, Keycloak as a small in-memory stand-in behind the same methods the use case calls.
+
+The end-to-end suite (tests/cognito, tests/bridge) runs the same paths against the real Keycloak and
+MariaDB; these tests pin each outcome and each counter in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+
+from identity.cognito.throttle import ClientThrottle
+from identity.db import db
+from identity.keycloak.errors import GrantRefused, KeycloakUnavailable
+from identity.legacy import hashes
+from identity.legacy.credentials import LegacySettings
+from identity.legacy.migration import LegacyMigration, Lockout
+from identity.legacy.models import MigrationState
+from identity.legacy.store import LegacyStore
+from identity.locks import LockTimeout
+from identity.signin.service import SignIn
+
+
+def sha256_hash(password: str) -> str:
+    return "$sha256$" + hashes.b64encode(hashlib.sha256(password.encode()).digest())
+
+
+class FakeKeycloak:
+    """The Keycloak the use case sees: the provider's password endpoint, the user's migration state,
+    and the password grant. Users by username; each holds a password or none."""
+
+    def __init__(self):
+        self.ids: dict[str, str] = {}            # username -> user id
+        self.passwords: dict[str, str] = {}      # user id -> password Keycloak holds
+        self.reset_there: set[str] = set()       # user ids that chose a password at Keycloak's pages
+        self.disabled: set[str] = set()
+        self.locked: set[str] = set()
+        self.busy = False                        # Keycloak's bookkeeping never finishes
+        self.down = False
+        self.tickets: dict[str, str] = {}        # ticket -> user id
+        self.grants: list[tuple[str, str | None]] = []   # (username, ticket) of every grant asked
+        self._serial = itertools.count()
+
+    def add(self, username: str, password: str | None = None) -> str:
+        user_id = f"kc-{next(self._serial):04d}"
+        self.ids[username] = user_id
+        if password is not None:
+            self.passwords[user_id] = password
+        return user_id
+
+    # identity.legacy.migration.KeycloakPasswords
+    def migrate_password(self, user_id, password, ticket_for):
+        if self.down:
+            raise KeycloakUnavailable("down")
+        if user_id in self.passwords:
+            return False, None
+        self.passwords[user_id] = password
+        if not ticket_for:
+            return True, None
+        ticket = f"ticket-{next(self._serial)}"
+        self.tickets[ticket] = user_id
+        return True, ticket
+
+    def password_set_at_keycloak(self, user_id):
+        if self.down:
+            raise KeycloakUnavailable("down")
+        return user_id in self.reset_there
+
+    # identity.signin.service.Grants
+    def grant(self, client_id, secret, username, password, user_id=None, ticket=None):
+        self.grants.append((username, ticket))
+        if self.down:
+            raise KeycloakUnavailable("down")
+        if client_id != "mobile":
+            raise GrantRefused("client_not_allowed")
+        if self.busy:
+            raise GrantRefused("busy")
+        found = self.ids.get(username)
+        if found in self.locked:
+            raise GrantRefused("locked")
+        right = ticket is not None and self.tickets.pop(ticket, None) == found or \
+            found is not None and self.passwords.get(found) == password
+        if not right:
+            raise GrantRefused("credentials")
+        if found in self.disabled:
+            raise GrantRefused("disabled")
+        return {"access_token": f"access-{found}", "refresh_token": f"refresh-{found}", "id_token": "id"}
+
+
+class Locks:
+    """The per-user sign-in lock, within one process; `held` names a lock another sign-in holds."""
+
+    def __init__(self):
+        self.taken: list[str] = []
+        self.held: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, name: str):
+        if name.lower() in self.held:
+            raise LockTimeout(name)
+        with self._lock:
+            self.taken.append(name.lower())
+            yield
+
+
+@pytest.fixture
+def engine():
+    from identity import audit  # noqa: F401  (every table the use case writes)
+    from identity.cognito import models as cognito_models  # noqa: F401
+    from identity.legacy import models as legacy_models  # noqa: F401
+
+    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    db.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def keycloak():
+    return FakeKeycloak()
+
+
+@pytest.fixture
+def locks():
+    return Locks()
+
+
+@pytest.fixture
+def store(engine):
+    return LegacyStore(engine)
+
+
+@pytest.fixture
+def throttle(engine):
+    return ClientThrottle(engine, limit=3, window_seconds=600)
+
+
+@pytest.fixture
+def sleeps():
+    return []
+
+
+@pytest.fixture
+def sign_in(store, keycloak, throttle, locks, sleeps):
+    # The verifier at its lowest cost: a wrong password still runs a dummy argon2 check.
+    legacy = LegacySettings(hash_key=None, default_scheme=None, layer_time_cost=1, layer_memory_kib=8)
+    migration = LegacyMigration(store, legacy, keycloak, lockout=Lockout(threshold=3, base_seconds=60))
+    return SignIn(migration, keycloak, throttle, locks, failure_floor_s=0.25, sleep=sleeps.append)
+
+
+@pytest.fixture
+def kii_user(store, keycloak):
+    """A Kii user as the import leaves one: in Keycloak without a password, the hash pending here."""
+    serial = itertools.count()
+
+    def make(password: str = "Kii-Pass-1", state: MigrationState = MigrationState.pending, disabled=False,
+             email: str | None = None) -> dict:
+        n = next(serial)
+        username = f"kii-user-{n}"
+        user_id = keycloak.add(username)
+        row = {"kii_user_id": f"kii-{n}", "keycloak_user_id": user_id, "username": username,
+               "email": email, "password_hash": sha256_hash(password) if state == MigrationState.pending else None,
+               "state": state, "disabled": disabled}
+        with store.engine.begin() as conn:
+            store.insert(conn, [row])
+        return {**row, "password": password}
+
+    return make
