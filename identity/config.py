@@ -71,7 +71,7 @@ SETTINGS = [
             "setting both this and `IDENTITY_LEGACY_HASH_KEY` refuses to start."),
     Setting("LEGACY_DEFAULT_SCHEME", "hmac-sha256;encoding=hex",
             "Scheme for bare Kii hashes: `<digest>;encoding=<hex|base64>[;template=...]`."),
-    Setting("LEGACY_LAYER_TIME_COST", 2, "argon2id iterations of the layer `identity legacy wrap` puts on legacy hashes."),
+    Setting("LEGACY_LAYER_TIME_COST", 2, "argon2id iterations of the layer `identity legacy layer` puts on legacy hashes."),
     Setting("LEGACY_LAYER_MEMORY_KIB", 19456, "argon2id memory (KiB) of that layer (OWASP's minimum: 19 MiB, t=2, p=1)."),
     Setting("LEGACY_LAYER_PARALLELISM", 1, "argon2id lanes of that layer."),
     Setting("LOCKOUT_THRESHOLD", 5, "Failed legacy sign-ins of one account before it is locked out."),

@@ -250,9 +250,9 @@ def main() -> None:
         for call in targets.values():  # warm-up: one whole round each, unmeasured
             load(args.threads, jobs, call)
         signin = {name: [] for name in targets}
-        for _ in range(args.rounds):
-            for name, call in targets.items():
-                signin[name].append(load(args.threads, jobs, call))
+        for n in range(args.rounds):
+            for name in rotated(list(targets), n):  # each target first in turn: no order favours one
+                signin[name].append(load(args.threads, jobs, targets[name]))
 
         # Each side refreshes tokens it issued (the issuer differs: Keycloak's own URL, the public one).
         tokens = {name: {} for name in targets}
@@ -262,7 +262,10 @@ def main() -> None:
                     "grant_type": "password", "client_id": "mobile", "username": user, "password": password,
                     "scope": "openid"}).json()["refresh_token"]
                 for name, url in urls.items():
-                    tokens[name][user] = initiate(s, url, user, password).json()["AuthenticationResult"]["RefreshToken"]
+                    answer = initiate(s, url, user, password).json()
+                    if "AuthenticationResult" not in answer:
+                        raise SystemExit(f"{name}: sign-in of {user} refused: {answer.get('__type')}")
+                    tokens[name][user] = answer["AuthenticationResult"]["RefreshToken"]
 
         def direct_refresh(session, user):
             return session.post(token_url, data={"grant_type": "refresh_token", "client_id": "mobile",
@@ -284,8 +287,9 @@ def main() -> None:
             service_pids = {name: process_tree(process.pid) for name, process in processes.items()}
             refresh = {name: [] for name in refreshers}
             split = {name: {} for name in refreshers}
-            for _ in range(rounds):
-                for target, call in refreshers.items():
+            for n in range(rounds):
+                for target in rotated(list(refreshers), n):
+                    call = refreshers[target]
                     own = service_pids.get(target, service_pids["service"])
                     before = {"Keycloak": cpu_seconds(keycloak_pids), "service": cpu_seconds(own),
                               "load generator": time.process_time()}
@@ -332,6 +336,10 @@ def main() -> None:
     write_section(f"signin-{args.threads}{suffix}",
                   f"Sign-in through the service versus Keycloak, {args.threads} client threads{title}", body)
     print(body)
+
+
+def rotated(names: list[str], n: int) -> list[str]:
+    return names[n % len(names):] + names[:n % len(names)]
 
 
 def initiate(session, url: str, user: str, password: str):

@@ -49,7 +49,7 @@ def _code_secret(cfg) -> bytes:
 def _codes(cfg, engine):
     from datetime import timedelta
 
-    from identity.accounts.codes import CodePolicy, Codes
+    from identity.codes.service import CodePolicy, Codes
 
     attempts, per_hour = int(cfg["CODE_MAX_ATTEMPTS"]), int(cfg["CODES_PER_HOUR"])
     signup = timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"]))
@@ -61,9 +61,9 @@ def _codes(cfg, engine):
 
 
 def _mailer(cfg):
-    from identity.accounts.mail import MailQueue, Mailer
+    from identity.codes.mail import MailQueue, Mailer
 
-    # Sent by this process's mail thread, after the answer (identity.accounts.mail.MailQueue).
+    # Sent by this process's mail thread, after the answer (identity.codes.mail.MailQueue).
     return MailQueue(Mailer(host=cfg["SMTP_HOST"], port=int(cfg["SMTP_PORT"]), sender=cfg["MAIL_FROM"],
                             starttls=bool(cfg["SMTP_STARTTLS"]), tls=bool(cfg["SMTP_TLS"]),
                             username=cfg["SMTP_USERNAME"], password=cfg["SMTP_PASSWORD"],

@@ -4,16 +4,16 @@ Existence (docs/hardening.md, "User existence"): an operation that would send a
 code answers a name nobody can receive one at (unknown, disabled or deleted,
 no verified address, already confirmed) as it answers a real user, after the
 same steps: a code is issued and counted under a keyed stand-in for the name,
-and never sent. Mail goes out after the answer (accounts.mail.MailQueue).
+and never sent. Mail goes out after the answer (identity.codes.mail.MailQueue).
 """
 
 from __future__ import annotations
 
 import logging
 
-from identity.accounts import codes as code_errors
-from identity.accounts.codes import Codes, Issued
-from identity.accounts.mail import MailQueue
+from identity.codes import service as code_errors
+from identity.codes.service import Codes, Issued
+from identity.codes.mail import MailQueue
 from identity.cognito import errors
 from identity.cognito.throttle import ClientThrottle
 from identity.keycloak.gateway import KeycloakGateway

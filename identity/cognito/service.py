@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from identity.accounts.mail import MailQueue
+from identity.codes.mail import MailQueue
 from identity.cognito.accounts import AccountOperations
 from identity.cognito.clients import AppClients
 from identity.cognito.passwords import PasswordOperations

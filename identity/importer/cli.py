@@ -96,11 +96,13 @@ def verify_command(profiles, hashes, deleted, report):
     from identity.db import db
     from identity.importer.verify import Verifier
     from identity.keycloak import keycloak
+    from identity.keycloak.writer import KeycloakWriter
 
     cfg = current_app.config
     if not cfg["SECRET_KEY"]:
         raise click.UsageError("set IDENTITY_SECRET_KEY (the one the import used): it keys the hash fingerprints")
-    result = Verifier(db.engine, keycloak.admin, cfg["KEYCLOAK_REALM"], current_app.extensions["legacy"],
+    users = KeycloakWriter(keycloak.admin, cfg["KEYCLOAK_REALM"])  # reads only: the service's account will do
+    result = Verifier(db.engine, users, cfg["KEYCLOAK_REALM"], current_app.extensions["legacy"],
                       cfg["SECRET_KEY"], bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"])).run(profiles, hashes, deleted)
     if report:
         Path(report).parent.mkdir(parents=True, exist_ok=True)

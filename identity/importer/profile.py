@@ -141,14 +141,29 @@ def normalize_phone(value, country) -> str | None:
 
 def parse_user(record: dict, realm: str) -> KiiUser:
     """Validate and normalise one profile record, or raise RecordError(reason)."""
+    user_id = _user_id(record)
+    login_name, email, phone, warnings = _sign_in_identifiers(record, user_id)
+    fields = _fields(record, user_id, email, phone)
+    custom = _custom_attributes(record, user_id)
+    return KiiUser(
+        realm=realm, kii_user_id=user_id, username=(login_name or user_id).lower(), login_name=login_name, email=email,
+        phone_number=phone, **fields, custom=custom, warnings=warnings)
+
+
+def _user_id(record: dict) -> str:
     user_id = record.get("userID")
     if not isinstance(user_id, str) or not user_id.strip():
         raise RecordError("missing_user_id")
     user_id = user_id.strip()
     if not USER_ID_OK.fullmatch(user_id):
         raise RecordError("invalid_user_id")
-    warnings = []
+    return user_id
 
+
+def _sign_in_identifiers(record: dict, user_id: str) -> tuple[str | None, str | None, str | None, list[str]]:
+    """(loginName, email, phone, warnings): an invalid email or phone is dropped with a warning, unless
+    nothing is left to sign in with."""
+    warnings = []
     login_name = record.get("loginName")
     if login_name in ("", None):
         login_name = None
@@ -169,7 +184,11 @@ def parse_user(record: dict, realm: str) -> KiiUser:
     if not (login_name or email or phone):
         # Nothing left to sign in with: the record fails under the reason that took the last identifier.
         raise RecordError(warnings[-1] if warnings else "no_sign_in_identifier", user_id)
+    return login_name, email, phone, warnings
 
+
+def _fields(record: dict, user_id: str, email: str | None, phone: str | None) -> dict:
+    """The typed fields of the record, as KiiUser's keyword arguments."""
     try:
         disabled = _bool(record.get("_disabled"))
         has_password = _bool(record.get("_hasPassword"), default=True)
@@ -185,7 +204,13 @@ def parse_user(record: dict, realm: str) -> KiiUser:
             raise ValueError
     except ValueError:
         raise RecordError("invalid_field_type", user_id) from None
+    return {"email_verified": email_verified, "phone_verified": phone_verified, "locale": locale,
+            "display_name": display_name, "disabled": disabled, "has_password": has_password, "created": created,
+            "modified": modified if modified is not None else (created or 0)}
 
+
+def _custom_attributes(record: dict, user_id: str) -> dict[str, str]:
+    """The app's own fields, each as a string (JSON for other values), within Keycloak's limits."""
     custom = {}
     for key, value in record.items():
         if key.startswith("_") or key in RESERVED:
@@ -201,12 +226,7 @@ def parse_user(record: dict, realm: str) -> KiiUser:
             raise RecordError("custom_attributes_too_large", user_id)
     if len(json.dumps(custom, ensure_ascii=False).encode()) > MAX_CUSTOM_BYTES:
         raise RecordError("custom_attributes_too_large", user_id)
-
-    return KiiUser(
-        realm=realm, kii_user_id=user_id, username=(login_name or user_id).lower(), login_name=login_name, email=email,
-        email_verified=email_verified, phone_number=phone, phone_verified=phone_verified, locale=locale,
-        display_name=display_name, disabled=disabled, has_password=has_password, created=created,
-        modified=modified if modified is not None else (created or 0), custom=custom, warnings=warnings)
+    return custom
 
 
 def has_non_bmp(user: KiiUser) -> bool:

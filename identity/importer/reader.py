@@ -14,6 +14,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
@@ -91,6 +92,18 @@ def _raw_lines(path: Path) -> Iterator[tuple[int, bytes | None, str | None]]:
             yield 1, None, "empty_file"
     finally:
         stream.close()
+
+
+def batched(iterable, size: int):
+    """Lists of up to `size` items, in order: the readers' lines a batch at a time."""
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def count_lines(path: Path) -> int:
+    """The lines a reader will yield for this file (for progress), without parsing them."""
+    return sum(1 for _ in _raw_lines(Path(path)))
 
 
 def read_profiles(path: Path) -> Iterator[Line]:

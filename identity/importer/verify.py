@@ -18,7 +18,9 @@ import sqlalchemy as sa
 
 from identity.importer import reader
 from identity.importer.profile import RecordError, keycloak_id, parse_user, to_keycloak
-from identity.importer.run import batched, hash_fingerprint
+from identity.importer.reader import batched
+from identity.importer.stage import hash_fingerprint
+from identity.keycloak.writer import KeycloakWriter
 from identity.legacy import hashes
 from identity.legacy.models import MigrationState
 from identity.legacy.store import LegacyStore
@@ -28,8 +30,9 @@ COMPARED = ("username", "email", "enabled", "emailVerified")
 
 
 class Verifier:
-    def __init__(self, store: sa.Engine, admin, realm: str, legacy, secret_key, bmp_only: bool = False):
-        self.store, self.admin, self.realm, self.legacy = store, admin, realm, legacy
+    def __init__(self, store: sa.Engine, keycloak: KeycloakWriter, realm: str, legacy, secret_key,
+                 bmp_only: bool = False):
+        self.store, self.keycloak, self.realm, self.legacy = store, keycloak, realm, legacy
         self.bmp_only = bmp_only
         self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
         self._scratch = tempfile.NamedTemporaryFile(prefix="identity-verify-", suffix=".db")
@@ -62,7 +65,7 @@ class Verifier:
     def load_keycloak(self, page: int = 500) -> None:
         first = 0
         while True:
-            users = self.admin.get_users({"first": first, "max": page, "briefRepresentation": False})
+            users = self.keycloak.users_page(first, page)
             rows = [{"id": u["id"], "kii_user_id": (u.get("attributes") or {}).get("kii_user_id", [None])[0],
                      "data": json.dumps(u)} for u in users]
             if rows:

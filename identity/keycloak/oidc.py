@@ -6,9 +6,9 @@ issuer in the tokens it issues and accepts them back, whichever internal
 address the service reaches it at. One pooled HTTP session per process.
 
 The token endpoint (every sign-in and refresh) is called through libcurl
-(pycurl), one handle per thread: measured here (docs/benchmarks.md), about a
-quarter of urllib3's CPU per call and a fifth of requests'. The rarer calls
-keep requests' conveniences.
+(pycurl), one handle per thread: it costs far less CPU per call than urllib3
+or requests (docs/benchmarks.md has the figures). The rarer calls keep
+requests' conveniences.
 """
 
 from __future__ import annotations

@@ -107,6 +107,14 @@ class KeycloakWriter:
         _raise_for(response, "get user")
         return response.json()
 
+    def users_page(self, first: int, size: int) -> list[dict]:
+        """Up to `size` of the realm's users (full representations) from position `first`: a walk over
+        every user, a page at a time."""
+        response = self.admin.connection.raw_get(self._url("users"), first=first, max=size,
+                                                 briefRepresentation="false")
+        _raise_for(response, "list users")
+        return response.json()
+
     def update(self, desired: dict) -> bool:
         """Bring an existing user to `desired`, keeping attributes the importer does not own."""
         current = self.get(desired["id"])

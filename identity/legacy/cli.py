@@ -11,17 +11,17 @@ from flask.cli import AppGroup
 legacy_cli = AppGroup("legacy", help="Legacy (Kii) password hashes in the legacy store.")
 
 
-@legacy_cli.command("wrap")
+@legacy_cli.command("layer")
 @click.option("--workers", type=click.IntRange(1, 64), default=lambda: os.cpu_count() or 1, show_default="cores")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True)
-def wrap_command(workers, batch_size):
+def layer_command(workers, batch_size):
     """Layer every stored legacy hash with argon2id (resumable; safe to rerun)."""
     from identity.db import db
     from identity.legacy.credentials import LegacySettings
-    from identity.legacy.wrap import wrap
+    from identity.legacy.layering import layer_all
 
     settings = LegacySettings.from_config(current_app.config)
-    result = wrap(db.engine, settings, workers=workers, batch_size=batch_size)
+    result = layer_all(db.engine, settings, workers=workers, batch_size=batch_size)
     figures = result.figures
     click.echo(f"layered {result.layered} hash(es) in {figures['elapsed_s']} s "
                f"({figures['rate_per_s']}/s with {workers} worker(s)); "

@@ -1,7 +1,7 @@
 """The verifier's configuration, read once per process: hash-key, default scheme, argon2id layer.
 
 Kept apart from ``hashes`` (which knows nothing of Flask) and picklable, so
-worker processes (`identity legacy wrap`) rebuild the same context.
+worker processes (`identity legacy layer`) rebuild the same context.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ carrying a ``reason`` that never quotes the hash. Formats, notation and the
 operator's default scheme: ``shared/spec/legacy-hashes.md``;
 ``docs/legacy-hashes.md`` records the choices the spec left open.
 
-Layering (``identity legacy wrap``): ``layer`` replaces a stored hash by
+Layering (``identity legacy layer``): ``layer`` replaces a stored hash by
 ``$layered$<format>$<parameters>$<argon2id PHC of the legacy digest>``, so a
 leaked table no longer exposes weak digests; ``verify`` derives the legacy
 digest from the password as before and checks it against the argon2id layer.

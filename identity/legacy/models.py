@@ -42,7 +42,7 @@ class LegacyUser(db.Model):
     # HMAC of the hash as exported (keyed with IDENTITY_SECRET_KEY): tells a second delivery's
     # hash from the first without keeping the weak digest in the clear after layering.
     hash_fingerprint: Mapped[str | None] = mapped_column(String(64))
-    # True once `identity legacy wrap` has layered the hash with argon2id.
+    # True once `identity legacy layer` has layered the hash with argon2id.
     hash_layered: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
     state: Mapped[MigrationState] = mapped_column(

@@ -8,6 +8,7 @@ fails when another module writes the table.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -22,6 +23,9 @@ UNLAYERED = sa.and_(USERS.c.password_hash.is_not(None), USERS.c.hash_layered.is_
 # cheap on millions of rows; tests/legacy/test_store.py shows the plan.
 STATS_QUERY = sa.select(USERS.c.state, USERS.c.disabled, sa.func.count().label("n")).group_by(
     USERS.c.state, USERS.c.disabled)
+# The unique key a refused row broke, in MySQL/MariaDB's and SQLite's words.
+REFUSED_KEY = re.compile(r"for key '(?:legacy_users\.)?([^']+)'|failed: legacy_users\.(\w+)")
+UNIQUE_COLUMNS = ("username", "email", "phone_number")
 
 
 def _without_hash(**values) -> dict:
@@ -134,6 +138,13 @@ class LegacyStore:
             return list(conn.execute(sa.select(USERS.c.kii_user_id).where(USERS.c.kii_user_id > last)
                                      .order_by(USERS.c.kii_user_id).limit(limit)).scalars())
 
+    @staticmethod
+    def refused_column(error: sa.exc.IntegrityError) -> str:
+        """The column whose unique key refused a row (never the value itself); kii_user_id for the primary key."""
+        matches = list(REFUSED_KEY.finditer(str(error.orig)))  # the last: the quoted value may look like one
+        key = (matches[-1].group(1) or matches[-1].group(2)) if matches else ""
+        return next((column for column in UNIQUE_COLUMNS if key.endswith(column)), "kii_user_id")
+
     def state_counts(self) -> list[tuple]:
         """(state, disabled, how many) for each pair present."""
         with self.engine.connect() as conn:
@@ -153,7 +164,7 @@ class LegacyStore:
             values["state_changed_at"] = now
         conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(**values))
 
-    # --- `identity legacy wrap` -----------------------------------------------------------
+    # --- `identity legacy layer` -----------------------------------------------------------
 
     def count_unlayered(self) -> int:
         with self.engine.connect() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from identity.accounts.models import VerificationCode
+from identity.codes.models import VerificationCode
 from identity.db import db
 from identity.legacy.models import MigrationState
 from tests.cognito.fixtures import free_port, live_app, settle_mail, store_row

@@ -1,4 +1,4 @@
-"""`identity legacy wrap`: layer every stored legacy hash with argon2id, in worker processes.
+"""`identity legacy layer`: layer every stored legacy hash with argon2id, in worker processes.
 
 Resumable by construction: rows are taken in primary-key order, each batch is
 written in one transaction, and a row is only updated while it is still
@@ -44,17 +44,17 @@ def _layer_batch(rows: list[tuple[str, str, str | None]]) -> list[tuple[str, str
 
 
 @dataclass
-class WrapResult:
+class LayerResult:
     layered: int = 0
     skipped: int = 0   # changed under us (signed in meanwhile): left alone
     failed: Counter = field(default_factory=Counter)
     figures: dict = field(default_factory=dict)
 
 
-def wrap(engine: sa.Engine, settings: LegacySettings, workers: int = 2, batch_size: int = 200) -> WrapResult:
+def layer_all(engine: sa.Engine, settings: LegacySettings, workers: int = 2, batch_size: int = 200) -> LayerResult:
     store = LegacyStore(engine)
     progress = Progress(store.count_unlayered(), "layering legacy hashes", unit="hash")
-    result = WrapResult()
+    result = LayerResult()
 
     def batches():
         last = ""

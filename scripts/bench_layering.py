@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Measure `identity legacy wrap` (argon2id layering) and the sign-in cost it adds.
+"""Measure `identity legacy layer` (argon2id layering) and the sign-in cost it adds.
 
-    .venv/bin/python scripts/bench_wrap.py [--rows 1000]
+    .venv/bin/python scripts/bench_layering.py [--rows 1000]
 
 For several argon2id parameter sets of equal OWASP standing, measures in one
 run: layering rate with 1 and 2 worker processes, and the median time of one
@@ -30,7 +30,7 @@ from identity import create_app  # noqa: E402
 from identity.db import db  # noqa: E402
 from identity.legacy.credentials import LegacySettings  # noqa: E402
 from identity.legacy.models import LegacyUser  # noqa: E402
-from identity.legacy.wrap import wrap  # noqa: E402
+from identity.legacy.layering import layer_all  # noqa: E402
 
 KEY = b"benchmark-hash-key"
 PARAMS = [  # (memory KiB, iterations, note): OWASP's equivalent argon2id settings, plus Keycloak's own
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1000)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-wrap-"))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-layering-"))
     app = create_app({"DATABASE_URL": f"sqlite:///{workdir}/bench.db", "LEGACY_HASH_KEY": KEY.decode(),
                       "LEGACY_DEFAULT_SCHEME": "hmac-sha256;encoding=hex", "LOG_LEVEL": "WARNING"})
     originals = [{"kii_user_id": f"u{i:07d}", "password_hash": hmac.new(KEY, f"pw{i}".encode(), "sha256").hexdigest()}
@@ -66,7 +66,7 @@ def main() -> None:
                                  .values(password_hash=sa.bindparam("h"), hash_layered=False),
                                  [{"k": o["kii_user_id"], "h": o["password_hash"]} for o in originals])
                 started = time.perf_counter()
-                result = wrap(db.engine, settings, workers=workers, batch_size=100)
+                result = layer_all(db.engine, settings, workers=workers, batch_size=100)
                 elapsed = time.perf_counter() - started
                 assert result.layered == args.rows and not result.failed
                 rates[workers] = args.rows / elapsed
@@ -81,12 +81,12 @@ def main() -> None:
             rows.append(f"| m={memory} KiB, t={iterations}, p=1 | {note} | {rates[1]:.0f} | {rates[2]:.0f} | "
                         f"{rates[2] / rates[1]:.2f} | {verify_ms:.1f} | {hours:.1f} |")
             print(rows[-1], flush=True)
-    body = (f"{args.rows} bare `hmac-sha256` records in SQLite, layered by `identity.legacy.wrap.wrap` "
-            "(the code behind `identity legacy wrap`), batch size 100.\n\n"
+    body = (f"{args.rows} bare `hmac-sha256` records in SQLite, layered by `identity.legacy.layering.layer_all` "
+            "(the code behind `identity legacy layer`), batch size 100.\n\n"
             "| argon2id | standing | hashes/s, 1 worker | hashes/s, 2 workers | 2-worker speed-up | "
             "one layered verify (median ms) | 2M records at 2 workers (h) |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n")
-    write_section("wrap", "Legacy hash layering (`identity legacy wrap`)", body)
+    write_section("layering", "Legacy hash layering (`identity legacy layer`)", body)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from identity.accounts.models import CodeFailure, VerificationCode
+from identity.codes.models import CodeFailure, VerificationCode
 from identity.legacy.models import utcnow
 
 CODES = VerificationCode.__table__

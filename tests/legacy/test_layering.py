@@ -1,4 +1,4 @@
-"""`identity legacy wrap`: killed halfway (SIGKILL) and rerun, every record is layered exactly once."""
+"""`identity legacy layer`: killed halfway (SIGKILL) and rerun, every record is layered exactly once."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from identity.legacy.credentials import LegacySettings
 from identity.legacy.models import LegacyUser, MigrationState
 from tests.secrets_scan import keep
 
-HASH_KEY = "wrap-test-hash-key"
+HASH_KEY = "layering-test-hash-key"
 COUNT = 400
 
 
@@ -40,7 +40,7 @@ def legacy_rows(app_ctx):
     rows = []
     for i in range(COUNT):
         encoded, salt = legacy_hash(i)
-        rows.append(LegacyUser(kii_user_id=f"wrap-{i:05d}", username=f"wrap{i}", password_hash=encoded, salt=salt,
+        rows.append(LegacyUser(kii_user_id=f"layer-{i:05d}", username=f"layer{i}", password_hash=encoded, salt=salt,
                                state=MigrationState.pending))
     db.session.add_all(rows)
     db.session.commit()
@@ -49,12 +49,12 @@ def legacy_rows(app_ctx):
     db.session.commit()
 
 
-def wrap_process(database_url: str) -> subprocess.Popen:
+def layering_process(database_url: str) -> subprocess.Popen:
     env = {**os.environ, "IDENTITY_DATABASE_URL": database_url, "IDENTITY_LEGACY_HASH_KEY": HASH_KEY,
            "IDENTITY_LEGACY_DEFAULT_SCHEME": "hmac-sha256;encoding=hex",
            "IDENTITY_LEGACY_LAYER_MEMORY_KIB": "19456", "IDENTITY_LEGACY_LAYER_TIME_COST": "2"}
     identity = Path(sys.executable).parent / "identity"
-    return subprocess.Popen([str(identity), "legacy", "wrap", "--workers", "2", "--batch-size", "10"], env=env,
+    return subprocess.Popen([str(identity), "legacy", "layer", "--workers", "2", "--batch-size", "10"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -64,11 +64,11 @@ def layered_count() -> int:
 
 
 def test_killed_and_rerun_layers_everything_once(legacy_rows, database_url):
-    process = wrap_process(database_url)
+    process = layering_process(database_url)
     deadline = time.monotonic() + 120
     while layered_count() < 40:
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "wrap made no progress"
+        assert time.monotonic() < deadline, "layering made no progress"
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the workers too
     process.wait()
@@ -79,9 +79,9 @@ def test_killed_and_rerun_layers_everything_once(legacy_rows, database_url):
         # Nothing half-written: the flag and the stored string changed together.
         assert user.hash_layered == user.password_hash.startswith(hashes.LAYERED_PREFIX)
 
-    rerun = wrap_process(database_url)
+    rerun = layering_process(database_url)
     out, err = rerun.communicate(timeout=300)
-    keep("identity legacy wrap (rerun)", out, err)
+    keep("identity legacy layer (rerun)", out, err)
     assert rerun.returncode == 0, err.decode()[-2000:]
     assert f"layered {COUNT - halfway} hash(es)" in out.decode()
 
@@ -102,7 +102,7 @@ def test_killed_and_rerun_layers_everything_once(legacy_rows, database_url):
     for text in (out.decode(), err.decode()):
         assert HASH_KEY not in text and "$sha256$" not in text and "$argon2id$" not in text
 
-    again = wrap_process(database_url)
+    again = layering_process(database_url)
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 0 and "layered 0 hash(es)" in out.decode()
 
@@ -116,9 +116,9 @@ def test_unlayerable_records_are_reported_by_reason(app_ctx, database_url):
     ])
     db.session.commit()
     try:
-        process = wrap_process(database_url)
+        process = layering_process(database_url)
         out, err = process.communicate(timeout=120)
-        keep("identity legacy wrap (unlayerable)", out, err)
+        keep("identity legacy layer (unlayerable)", out, err)
         text = out.decode()
         assert process.returncode == 1
         assert "layered 1 hash(es)" in text

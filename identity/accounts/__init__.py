@@ -1,1 +1,0 @@
-"""Account lifecycle: one-time codes and the email that carries them."""
