@@ -1,9 +1,10 @@
 """What can go wrong speaking to Keycloak, in the words the rest of the service uses.
 
 Every module of identity/keycloak/ turns python-keycloak's, requests' and libcurl's failures into
-these, so a caller handles one small set: Keycloak could not answer (KeycloakUnavailable), refused
-a protocol request (OAuthError), refused a password (PasswordRefused), a grant (GrantRefused) or a
-new user (UserExists).
+these, so a caller handles one small set: Keycloak could not answer (KeycloakUnavailable); it
+refused a protocol request (OAuthError), an Admin API request (KeycloakRefused), a password
+(PasswordRefused), a grant (GrantRefused) or a new user (UserExists). The bootstrap, an operator's
+command, lets python-keycloak's own errors reach the operator as they are.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class PasswordRefused(Exception):
     def __init__(self, error: str):
         super().__init__(error)
         self.error = error
+
+
+class KeycloakRefused(Exception):
+    """Keycloak refused a request the service expects it to take (an HTTP 4xx): the realm's setup or the
+    caller's rights are wrong, not the input. Names the call and the status, never the body."""
+
+    def __init__(self, what: str, status: int):
+        super().__init__(f"{what}: HTTP {status}")
+        self.what, self.status = what, status
 
 
 class UserExists(Exception):

@@ -9,11 +9,15 @@ service's least-privilege client.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
+import requests
 from keycloak import KeycloakAdmin
-from keycloak.exceptions import KeycloakDeleteError, KeycloakGetError
+from keycloak.exceptions import KeycloakConnectionError
+
+from identity.keycloak.errors import KeycloakRefused, KeycloakUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,19 @@ log = logging.getLogger(__name__)
 OWNED_PREFIXES = ("custom.",)
 OWNED = {"kii_user_id", "phone_number", "phone_number_verified", "locale", "name"}
 READ_ONLY = ("kii_user_id", "migration_state", "migration_state_changed_at")
+
+
+def translated(method):
+    """Keycloak not answering, as every module of identity/keycloak/ says it (errors.py)."""
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (KeycloakConnectionError, requests.RequestException) as exc:
+            raise KeycloakUnavailable(type(exc).__name__) from None
+
+    return call
 
 
 class KeycloakWriter:
@@ -34,6 +51,7 @@ class KeycloakWriter:
     def _url(self, path: str) -> str:
         return f"admin/realms/{self.realm}/{path}"
 
+    @translated
     def create(self, users: list[dict]) -> tuple[set[str], set[str]]:
         """Create users (SKIP when they exist). Returns (added ids, skipped ids)."""
         if not users:
@@ -81,6 +99,7 @@ class KeycloakWriter:
                     return True
         return False
 
+    @translated
     def set_state(self, user: dict) -> None:
         """Write the Kii userID and migration state through the project's Keycloak provider: the
         realm's user profile makes them read-only, to the Admin API too."""
@@ -93,6 +112,7 @@ class KeycloakWriter:
             data=_json({"kii_user_id": attributes["kii_user_id"][0], "state": state}))
         _raise_for(response, "set migration state")
 
+    @translated
     def exists(self, user_id: str) -> bool:
         response = self.admin.connection.raw_get(self._url(f"users/{user_id}"))
         if response.status_code == 404:
@@ -100,6 +120,7 @@ class KeycloakWriter:
         _raise_for(response, "get user")
         return True
 
+    @translated
     def get(self, user_id: str) -> dict | None:
         response = self.admin.connection.raw_get(self._url(f"users/{user_id}"))
         if response.status_code == 404:
@@ -107,6 +128,7 @@ class KeycloakWriter:
         _raise_for(response, "get user")
         return response.json()
 
+    @translated
     def users_page(self, first: int, size: int) -> list[dict]:
         """Up to `size` of the realm's users (full representations) from position `first`: a walk over
         every user, a page at a time."""
@@ -115,6 +137,7 @@ class KeycloakWriter:
         _raise_for(response, "list users")
         return response.json()
 
+    @translated
     def update(self, desired: dict) -> bool:
         """Bring an existing user to `desired`, keeping attributes the importer does not own."""
         current = self.get(desired["id"])
@@ -136,13 +159,14 @@ class KeycloakWriter:
             self.set_state(desired)
         return True
 
+    @translated
     def delete_user(self, user_id: str) -> None:
         """The user is gone from Keycloak when this returns (already gone is fine)."""
         response = self.admin.connection.raw_delete(self._url(f"users/{user_id}"))
-        if response.status_code not in (204, 404):  # 404: already gone, as wanted
-            raise KeycloakDeleteError(error_message=f"delete user: HTTP {response.status_code}",
-                                      response_code=response.status_code)
+        if response.status_code != 404:  # 404: already gone, as wanted
+            _raise_for(response, "delete user")
 
+    @translated
     def disable(self, user_id: str) -> bool:
         current = self.get(user_id)
         if current is None:
@@ -159,7 +183,8 @@ def _json(value) -> str:
 
 
 def _raise_for(response, what: str) -> None:
+    # The body may quote the request (emails, names): keep it out of the message.
+    if response.status_code >= 500:
+        raise KeycloakUnavailable(f"{what}: HTTP {response.status_code}")
     if response.status_code >= 400:
-        # The body may quote the request (emails, names): keep it out of the message.
-        raise KeycloakGetError(error_message=f"{what}: HTTP {response.status_code}",
-                               response_code=response.status_code)
+        raise KeycloakRefused(what, response.status_code)
