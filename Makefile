@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-signin bench-signin-baseline
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-signin bench-signin-baseline clients
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,7 +44,14 @@ run: install keycloak bootstrap db-upgrade sample-import serve
 
 ## test: the whole suite against a real Keycloak (started when none runs): the Keycloak
 ## provider's own unit tests (Maven), then the Python suite
-test: install tools keycloak
+# The real Cognito clients the tests drive under Node (tests/clients/js), as its lockfile pins them.
+CLIENTS_JS := tests/clients/js
+$(CLIENTS_JS)/node_modules/.package-lock.json: $(CLIENTS_JS)/package-lock.json
+	cd $(CLIENTS_JS) && npm ci --no-audit --no-fund
+
+clients: $(CLIENTS_JS)/node_modules/.package-lock.json
+
+test: install tools keycloak clients
 	mvn -q -B -f keycloak_spi_bridge/pom.xml test -Dkeycloak.version=$$(cat config/keycloak-version)
 	$(WITH_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 

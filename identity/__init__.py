@@ -19,6 +19,7 @@ def create_app(test_config=None):
     from identity.cognito import models as cognito_models  # noqa: F401
     from identity.importer import models as import_models  # noqa: F401
     from identity.legacy import models as legacy_models  # noqa: F401
+    from identity.signin import models as signin_models  # noqa: F401
     from identity.cognito import cognito
     from identity.keycloak import keycloak
     from identity.oauth import endpoints as oauth_endpoints

@@ -82,6 +82,13 @@ SETTINGS = [
     Setting("IP_FAILURE_WINDOW_SECONDS", 900, "That window."),
     Setting("FAILED_SIGN_IN_FLOOR_MS", 250, "A refused password sign-in answers no sooner than this, so its "
             "timing does not tell an unknown user from a wrong password, a Kii user from a migrated one."),
+    Setting("USER_POOL_ID", "cn-north-1_china", "The user pool id the apps are configured with (Amplify's "
+            "`userPoolId`); SRP sign-in computes over its name part, so changing it makes every stored "
+            "SRP verifier unusable until its user signs in with the password again."),
+    Setting("SRP_TIMESTAMP_TOLERANCE_SECONDS", 300, "How far an SRP answer's TIMESTAMP may be from the "
+            "service's clock (a phone's clock drifts)."),
+    Setting("SRP_CHALLENGE_SECONDS", 180, "How long an SRP challenge (PASSWORD_VERIFIER) may be answered, "
+            "once."),
     Setting("TRUSTED_PROXIES", 0, "How many reverse proxies (nginx) put X-Forwarded-For in front of the "
             "service: the client address is taken from that many hops back."),
     Setting("SMTP_HOST", "127.0.0.1", "SMTP server for the codes of password resets and sign-ups."),

@@ -52,6 +52,7 @@ from benchlib import write_section  # noqa: E402
 
 REALM = "bench-signin"
 STORE_SECRET = secrets.token_hex(16)  # the bench's own MariaDB user, for this run only
+RESPOND = "AWSCognitoIdentityProviderService.RespondToAuthChallenge"
 TARGET = {"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
           "Content-Type": "application/x-amz-json-1.1"}
 
@@ -244,7 +245,14 @@ def main() -> None:
                 return initiate(session, url, user, password).status_code == 200
             return call
 
-        targets = {"keycloak": direct, **{name: through(url) for name, url in urls.items()}}
+        def through_srp(url):
+            def call(session, user):
+                return srp_sign_in(session, url, user, password)
+            return call
+
+        # SRP (Amplify's default) through this code: its verifiers come from the password sign-ins above.
+        targets = {"keycloak": direct, **{name: through(url) for name, url in urls.items()},
+                   "service-srp": through_srp(service)}
         per_thread = args.requests // args.threads
         jobs = [[users[(t + k * args.threads) % len(users)] for k in range(per_thread)] for t in range(args.threads)]
         for call in targets.values():  # warm-up: one whole round each, unmeasured
@@ -342,6 +350,23 @@ def rotated(names: list[str], n: int) -> list[str]:
     return names[n % len(names):] + names[:n % len(names)]
 
 
+def srp_sign_in(session, url: str, user: str, password: str) -> bool:
+    """USER_SRP_AUTH, then the PASSWORD_VERIFIER answer, with pycognito's client math (an app's CPU: the
+    load generator pays it here, on the same cores)."""
+    from pycognito.aws_srp import AWSSRP
+
+    app = AWSSRP(username=user, password=password, pool_id="cn-north-1_china", client_id="mobile", client=object())
+    auth = app.get_auth_params()
+    first = session.post(url + "/", timeout=30, headers={**TARGET}, data=json.dumps({
+        "AuthFlow": "USER_SRP_AUTH", "ClientId": "mobile", "AuthParameters": auth}))
+    if first.status_code != 200:
+        return False
+    answer = app.process_challenge(first.json()["ChallengeParameters"], auth)
+    second = session.post(url + "/", timeout=30, headers={**TARGET, "X-Amz-Target": RESPOND}, data=json.dumps({
+        "ChallengeName": "PASSWORD_VERIFIER", "ClientId": "mobile", "ChallengeResponses": answer}))
+    return second.status_code == 200
+
+
 def initiate(session, url: str, user: str, password: str):
     return session.post(url + "/", timeout=30, headers=TARGET, data=json.dumps({
         "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile", "AuthParameters": {"USERNAME": user,
@@ -401,12 +426,15 @@ def ratio(results, over="keycloak", target="service"):
 def report(args, users, workers, layout, signin, refresh, split, first, sweep) -> str:
     """The section's text, every figure from this run's measurements."""
     sr, s_range, so = ratio(signin)
+    pr, p_range, _ = ratio(signin, target="service-srp")
+    ps, ps_range, pso = ratio(signin, over="service", target="service-srp")
     rr, r_range, ro = ratio(refresh)
     first_ms, normal_ms = (statistics.median(v) * 1000 for v in first["service"])
     rows = [row("sign-in, Keycloak token endpoint", signin["keycloak"]),
             row("sign-in, service InitiateAuth", signin["service"])]
     if "baseline" in signin:
         rows.append(row("sign-in, baseline service InitiateAuth", signin["baseline"]))
+    rows.append(row("sign-in, service SRP (InitiateAuth + RespondToAuthChallenge)", signin["service-srp"]))
     rows += [row("refresh, Keycloak token endpoint", refresh["keycloak"]),
              row("refresh, service REFRESH_TOKEN_AUTH", refresh["service"])]
     if "baseline" in refresh:
@@ -423,6 +451,9 @@ round, {args.rounds} alternating rounds per target after an unmeasured one; Keyc
 
 - **Sign-in**: service / Keycloak throughput **{sr:.2f}** (median of the {args.rounds} pairs; range {s_range};
   target 0.95), p50 overhead **{so:.1f} ms** (target under 5 ms).
+- **SRP sign-in** (Amplify's default; two calls, the client's SRP math in the load generator):
+  service SRP / Keycloak throughput **{pr:.2f}** (range {p_range}), SRP / password sign-in through the
+  service **{ps:.2f}** (range {ps_range}); p50 {pso:+.1f} ms against the password sign-in.
 - **Refresh**: service / Keycloak throughput **{rr:.2f}** (range {r_range}; target 0.85), p50 overhead {ro:.1f} ms.
   CPU per refresh (ms, mean of the rounds), straight to Keycloak: {cpu_split(split["keycloak"])};
   through the service: {cpu_split(split["service"])}.

@@ -50,6 +50,23 @@ def verify():
     return answer(outcome.result, body["user_id"])
 
 
+@bp.post("/password-set")
+def password_set():
+    """Keycloak is storing a new password for a user (its provider's srpVerifier policy tells the
+    bridge as it validates it): the service keeps the user's SRP verifier. Never the password itself."""
+    if not _authorised():
+        log.warning("bridge: refused a request without the shared secret", extra={"client": request.remote_addr})
+        return jsonify(error="forbidden"), 403
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and 0 < len(body[k]) <= limit
+                                             for k, limit in (("user_id", 64), ("username", 255), ("password", 4096))):
+        return jsonify(error="invalid_request"), 400
+    current_app.extensions["cognito"].service.verifiers.pushed(body["user_id"], body["username"], body["password"])
+    log.info("bridge: SRP verifier kept for a password Keycloak was given",
+             extra={"keycloak_user_id": body["user_id"], "path": "bridge"})
+    return "", 204
+
+
 def answer(result: Result, keycloak_user_id: str):
     """The provider's answer for the use case's result."""
     if result is Result.NOT_A_LEGACY_USER:

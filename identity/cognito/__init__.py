@@ -35,25 +35,25 @@ class _AppState:
         return self._service
 
 
-def _code_secret(cfg) -> bytes:
+def _service_secret(cfg) -> bytes:
     secret = str(cfg["SECRET_KEY"] or "").encode()
     if not secret:
-        # Codes are hashed under the service secret; without one, a per-process random key
-        # keeps them unusable across processes rather than guessable.
+        # Codes are hashed, SRP challenges sealed, under the service secret; without one, a
+        # per-process random key keeps them unusable across processes rather than guessable.
         import secrets
 
         secret = secrets.token_bytes(32)
     return secret
 
 
-def _codes(cfg, engine):
+def _codes(cfg, engine, secret: bytes):
     from datetime import timedelta
 
     from identity.codes.service import CodePolicy, Codes
 
     attempts, per_hour = int(cfg["CODE_MAX_ATTEMPTS"]), int(cfg["CODES_PER_HOUR"])
     signup = timedelta(hours=int(cfg["SIGNUP_CODE_HOURS"]))
-    return Codes(engine, _code_secret(cfg), {
+    return Codes(engine, secret, {
         "reset": CodePolicy(timedelta(minutes=int(cfg["RESET_CODE_MINUTES"])), attempts, per_hour),
         "signup": CodePolicy(signup, attempts, per_hour),
         "attribute": CodePolicy(signup, attempts, per_hour)},
@@ -72,31 +72,56 @@ def _mailer(cfg):
 
 def build_service(cfg, legacy, idle=None):
     """Every object the Cognito operations and the bridge use, made once per process from the config."""
-    from functools import partial
-
     from identity.cognito.accounts import AccountOperations
     from identity.cognito.clients import AppClients
     from identity.cognito.delivery import CodeDelivery
     from identity.cognito.passwords import PasswordOperations
     from identity.cognito.service import CognitoService
     from identity.cognito.sessions import Sessions
-    from identity.cognito.throttle import ClientThrottle
     from identity.cognito.tokens import AccessTokens
     from identity.db import db
     from identity.keycloak.admin import AdminSession
     from identity.keycloak.gateway import KeycloakGateway
-    from identity.keycloak.grants import PasswordGrants
     from identity.keycloak.oidc import OIDC
+
+    engine, realm, secret = db.engine, cfg["KEYCLOAK_REALM"], _service_secret(cfg)
+    oidc = OIDC(cfg["KEYCLOAK_URL"], realm, cfg["PUBLIC_BASE_URL"], float(cfg["KEYCLOAK_TIMEOUT"]))
+    keycloak = KeycloakGateway(AdminSession.from_config(cfg), realm)
+    clients = AppClients(public=[cfg["KEYCLOAK_APP_CLIENT_ID"]], confidential=dict(cfg["APP_CLIENT_SECRETS"] or {}))
+    s = _sign_in(cfg, engine, legacy, oidc, keycloak, secret, idle)
+    tokens = AccessTokens(oidc, clients)
+    mailer = _mailer(cfg)
+    delivery = CodeDelivery(_codes(cfg, engine, secret), mailer, s.sign_in.throttle, keycloak, s.migration.store,
+                            prevent_user_existence_errors=bool(cfg["PREVENT_USER_EXISTENCE_ERRORS"]))
+    return CognitoService(
+        sessions=Sessions(s.sign_in, s.srp, s.new_password, oidc, clients, tokens, keycloak),
+        passwords=PasswordOperations(delivery, keycloak, s.migration, s.sign_in, tokens, oidc, clients,
+                                     reset_minutes=int(cfg["RESET_CODE_MINUTES"])),
+        accounts=AccountOperations(delivery, keycloak, s.migration, tokens, clients,
+                                   signup_hours=int(cfg["SIGNUP_CODE_HOURS"]), password_seen=s.sign_in.seen),
+        tokens=tokens, sign_in=s.sign_in, verifiers=s.verifiers, migration=s.migration, keycloak=keycloak,
+        oidc=oidc, clients=clients, mailer=mailer)
+
+
+def _sign_in(cfg, engine, legacy, oidc, keycloak, secret: bytes, idle):
+    """The sign-in use cases (password, SRP, new password) and what they share."""
+    from datetime import timedelta
+    from functools import partial
+    from types import SimpleNamespace
+
+    from identity.cognito.throttle import ClientThrottle
+    from identity.keycloak.grants import PasswordGrants
     from identity.legacy.migration import LegacyMigration, Lockout
     from identity.legacy.store import LegacyStore
     from identity.locks import sign_in_lock
+    from identity.signin.challenges import ChallengeSessions
+    from identity.signin.new_password import NewPassword
     from identity.signin.service import SignIn
+    from identity.signin.srp import SrpSignIn
+    from identity.signin.verifiers import KeepVerifier, Verifiers
+    from identity.srp import SecretBlocks
 
-    engine, realm = db.engine, cfg["KEYCLOAK_REALM"]
-    oidc = OIDC(cfg["KEYCLOAK_URL"], realm, cfg["PUBLIC_BASE_URL"], float(cfg["KEYCLOAK_TIMEOUT"]))
     lock_timeout_s = max(5.0, oidc.timeout * 2)
-    keycloak = KeycloakGateway(AdminSession.from_config(cfg), realm)
-    clients = AppClients(public=[cfg["KEYCLOAK_APP_CLIENT_ID"]], confidential=dict(cfg["APP_CLIENT_SECRETS"] or {}))
     migration = LegacyMigration(
         LegacyStore(engine), legacy, keycloak,
         lockout=Lockout(int(cfg["LOCKOUT_THRESHOLD"]), int(cfg["LOCKOUT_BASE_SECONDS"]), int(cfg["LOCKOUT_MAX_SECONDS"])),
@@ -104,20 +129,17 @@ def build_service(cfg, legacy, idle=None):
     throttle = ClientThrottle(engine, int(cfg["IP_FAILURE_LIMIT"]), int(cfg["IP_FAILURE_WINDOW_SECONDS"]))
     grants = PasswordGrants(oidc, keycloak, patience_s=lock_timeout_s / 2,
                             scope="openid aws.cognito.signin.user.admin")
+    verifiers = Verifiers(engine, cfg["USER_POOL_ID"])
     sign_in = SignIn(migration, grants, throttle, partial(sign_in_lock, engine, timeout=lock_timeout_s),
-                     failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, idle=idle)
-    tokens = AccessTokens(oidc, clients)
-    mailer = _mailer(cfg)
-    delivery = CodeDelivery(_codes(cfg, engine), mailer, throttle, keycloak, migration.store,
-                            prevent_user_existence_errors=bool(cfg["PREVENT_USER_EXISTENCE_ERRORS"]))
-    return CognitoService(
-        sessions=Sessions(sign_in, oidc, clients, tokens, keycloak),
-        passwords=PasswordOperations(delivery, keycloak, migration, sign_in, tokens, oidc, clients,
-                                     reset_minutes=int(cfg["RESET_CODE_MINUTES"])),
-        accounts=AccountOperations(delivery, keycloak, migration, tokens, clients,
-                                   signup_hours=int(cfg["SIGNUP_CODE_HOURS"])),
-        tokens=tokens, sign_in=sign_in, migration=migration, keycloak=keycloak, oidc=oidc, clients=clients,
-        mailer=mailer)
+                     failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, idle=idle,
+                     password_seen=KeepVerifier(verifiers, keycloak))
+    challenge_ttl = timedelta(seconds=int(cfg["SRP_CHALLENGE_SECONDS"]))
+    srp_sign_in = SrpSignIn(sign_in, verifiers, keycloak, SecretBlocks(secret), stand_in_key=secret,
+                            tolerance=timedelta(seconds=int(cfg["SRP_TIMESTAMP_TOLERANCE_SECONDS"])),
+                            challenge_ttl=challenge_ttl)
+    new_password = NewPassword(sign_in, ChallengeSessions(secret, challenge_ttl), verifiers, keycloak)
+    return SimpleNamespace(migration=migration, sign_in=sign_in, srp=srp_sign_in, new_password=new_password,
+                           verifiers=verifiers)
 
 
 cognito = Cognito()

@@ -7,11 +7,11 @@ an email a Kii user holds is taken, migrated or not.
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from identity.cognito import errors
 from identity.cognito.clients import AppClients
 from identity.cognito.delivery import CodeDelivery, can_confirm
-from identity.cognito.passwords import policy_refusal
 from identity.cognito.tokens import AccessTokens
 from identity.keycloak.errors import PasswordRefused, UserExists
 from identity.keycloak.gateway import KeycloakGateway
@@ -41,12 +41,26 @@ def keycloak_attributes(attributes: list[dict]) -> tuple[dict, str | None]:
     return result, email
 
 
+def deletable(name: str) -> str:
+    """The Keycloak attribute a Cognito attribute a user may delete is stored as."""
+    if name in ATTRIBUTE_NAMES:
+        return name
+    if name.startswith("custom:") and name != "custom:kii_user_id" and len(name) <= 72:
+        return "custom." + name[len("custom:"):]
+    if name in ("email", "email_verified", "phone_number_verified", "sub", "custom:kii_user_id"):
+        # email is how the user signs in and gets codes: required, as in the other regions' pools.
+        raise errors.InvalidParameterError(f"Cannot delete the required or non-mutable attribute {name}")
+    raise errors.InvalidParameterError(f"Attribute does not exist in the schema: {name}"[:200])
+
+
 class AccountOperations:
     def __init__(self, delivery: CodeDelivery, keycloak: KeycloakGateway, migration: LegacyMigration,
-                 tokens: AccessTokens, clients: AppClients, signup_hours: int = 24):
+                 tokens: AccessTokens, clients: AppClients, signup_hours: int = 24,
+                 password_seen: Callable[[str, str, str], None] = lambda *_: None):
         self.delivery, self.keycloak, self.migration = delivery, keycloak, migration
         self.store = migration.store
         self.tokens, self.clients, self.signup_minutes = tokens, clients, signup_hours * 60
+        self.password_seen = password_seen   # the sign-in's best-effort keeper of what a password offers
 
     def _taken(self, username: str, email: str) -> bool:
         """Among migrated and not-yet-migrated users alike (the legacy store knows Kii's identifiers)."""
@@ -73,8 +87,9 @@ class AccountOperations:
             self.keycloak.set_password(user_id, request["Password"])
         except PasswordRefused as exc:
             self.keycloak.delete_user(user_id)
-            raise policy_refusal(exc) from None
+            raise errors.policy_refusal(exc.error) from None
         user = self.keycloak.get_user(user_id)
+        self.password_seen(user_id, user["username"], request["Password"])
         sent = self.delivery.send(user, "signup", "signup", email, self.signup_minutes)
         return {"UserConfirmed": False, "UserSub": user_id, **sent}
 
@@ -140,6 +155,27 @@ class AccountOperations:
         # Good only for the address the code was sent to, and that address is the one marked verified.
         self.delivery.check("attribute", claims["sub"], request["Code"], user.get("email"), client_ip)
         self.keycloak.update_user(claims["sub"], {**user, "emailVerified": True})
+        return {}
+
+    def get_user_attribute_verification_code(self, request: dict, client_ip=None) -> dict:
+        """A new code for the user's email (as Cognito, whether or not it is verified already)."""
+        claims = self.tokens.verify(request["AccessToken"])
+        if request["AttributeName"] != "email":
+            raise errors.InvalidParameterError("Only the email attribute is verified by code here.")
+        user = self.keycloak.get_user(claims["sub"])
+        if not user.get("email"):
+            raise errors.InvalidParameterError("The user has no email to verify.")
+        return self.delivery.send(user, "attribute", "signup", user["email"], self.signup_minutes)
+
+    def delete_user_attributes(self, request: dict, client_ip=None) -> dict:
+        claims = self.tokens.verify(request["AccessToken"])
+        names = request["UserAttributeNames"]
+        stored = [deletable(name) for name in names]
+        user = self.keycloak.get_user(claims["sub"])
+        attributes = {name: values for name, values in (user.get("attributes") or {}).items() if name not in stored}
+        if "phone_number" in stored:
+            attributes.pop("phone_number_verified", None)  # no number, nothing verified
+        self.keycloak.update_user(user["id"], {**user, "attributes": attributes})
         return {}
 
     def delete_user(self, request: dict, client_ip=None) -> dict:

@@ -24,6 +24,8 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 
 OPERATIONS = {
     "InitiateAuth": ("sessions.initiate_auth", schemas.InitiateAuthSchema()),
+    "RespondToAuthChallenge": ("sessions.respond_to_auth_challenge", schemas.RespondToAuthChallengeSchema()),
+    "GetTokensFromRefreshToken": ("sessions.get_tokens_from_refresh_token", schemas.GetTokensFromRefreshTokenSchema()),
     "GetUser": ("sessions.get_user", schemas.AccessTokenSchema()),
     "GlobalSignOut": ("sessions.global_sign_out", schemas.AccessTokenSchema()),
     "RevokeToken": ("sessions.revoke_token", schemas.RevokeTokenSchema()),
@@ -35,6 +37,9 @@ OPERATIONS = {
     "ChangePassword": ("passwords.change_password", schemas.ChangePasswordSchema()),
     "UpdateUserAttributes": ("accounts.update_user_attributes", schemas.UpdateUserAttributesSchema()),
     "VerifyUserAttribute": ("accounts.verify_user_attribute", schemas.VerifyUserAttributeSchema()),
+    "GetUserAttributeVerificationCode": ("accounts.get_user_attribute_verification_code",
+                                         schemas.AttributeNameSchema()),
+    "DeleteUserAttributes": ("accounts.delete_user_attributes", schemas.DeleteUserAttributesSchema()),
     "DeleteUser": ("accounts.delete_user", schemas.AccessTokenSchema()),
 }
 

@@ -115,3 +115,15 @@ class InvalidPasswordError(CognitoError):
 class UsernameExistsError(CognitoError):
     type = "UsernameExistsException"
     message = "User already exists"
+
+
+POLICY_MESSAGES = {
+    "invalidPasswordMinLengthMessage": "Password did not conform with policy: Password not long enough",
+    "invalidPasswordMaxLengthMessage": "Password did not conform with policy: Password is too long",
+    "invalidPasswordNotUsernameMessage": "Password did not conform with policy: Password must not be the username",
+}
+
+
+def policy_refusal(keycloak_key: str) -> InvalidPasswordError:
+    """Keycloak's refusal of a password (its message key) as Cognito words it."""
+    return InvalidPasswordError(POLICY_MESSAGES.get(keycloak_key, InvalidPasswordError.message))

@@ -22,18 +22,6 @@ from identity.signin.service import SignIn
 
 log = logging.getLogger(__name__)
 
-POLICY_MESSAGES = {
-    "invalidPasswordMinLengthMessage": "Password did not conform with policy: Password not long enough",
-    "invalidPasswordMaxLengthMessage": "Password did not conform with policy: Password is too long",
-    "invalidPasswordNotUsernameMessage": "Password did not conform with policy: Password must not be the username",
-}
-
-
-def policy_refusal(exc: PasswordRefused) -> errors.InvalidPasswordError:
-    """Keycloak's refusal of a password as Cognito words it."""
-    return errors.InvalidPasswordError(POLICY_MESSAGES.get(exc.error, errors.InvalidPasswordError.message))
-
-
 class PasswordOperations:
     def __init__(self, delivery: CodeDelivery, keycloak: KeycloakGateway, migration: LegacyMigration,
                  sign_in: SignIn, tokens: AccessTokens, oidc: OIDC, clients: AppClients, reset_minutes: int = 60):
@@ -66,9 +54,10 @@ class PasswordOperations:
             self.keycloak.set_password(user["id"], request["Password"])
         except PasswordRefused as exc:
             self.delivery.codes.release(code_id)  # the code stays good for a better password
-            raise policy_refusal(exc) from None
+            raise errors.policy_refusal(exc.error) from None
         if row is not None and row["state"] != MigrationState.migrated.value:
             self.migration.mark_migrated(row["kii_user_id"], via="api", client=client_ip)
+        self.sign_in.seen(user["id"], user["username"], request["Password"])
         # A user locked out by failed attempts starts afresh with the new password.
         self.keycloak.clear_brute_force(user["id"])
         log.info("password reset", extra={"keycloak_user_id": user["id"], "at": utcnow().isoformat()})
@@ -92,5 +81,6 @@ class PasswordOperations:
         try:
             self.keycloak.set_password(user["id"], request["ProposedPassword"])
         except PasswordRefused as exc:
-            raise policy_refusal(exc) from None
+            raise errors.policy_refusal(exc.error) from None
+        self.sign_in.seen(user["id"], user["username"], request["ProposedPassword"])
         return {}

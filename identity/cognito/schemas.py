@@ -38,6 +38,24 @@ class InitiateAuthSchema(_Base):
                                  load_default=dict)
 
 
+class RespondToAuthChallengeSchema(_Base):
+    ChallengeName = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    ChallengeResponses = fields.Dict(keys=fields.String(), values=fields.String(validate=validate.Length(max=8192)),
+                                     load_default=dict)
+    Session = fields.String(validate=validate.Length(min=20, max=2048))
+
+
+class NewPasswordSchema(_Base):
+    NEW_PASSWORD = fields.String(required=True, validate=NewPassword)
+
+
+class GetTokensFromRefreshTokenSchema(_Base):
+    RefreshToken = fields.String(required=True, validate=validate.Length(min=1, max=16384))
+    ClientId = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    ClientSecret = fields.String(validate=validate.Length(min=1, max=256))
+
+
 class AccessTokenSchema(_Base):
     AccessToken = fields.String(required=True, validate=validate.Length(min=1, max=16384))
 
@@ -88,6 +106,15 @@ class UpdateUserAttributesSchema(AccessTokenSchema):
 class VerifyUserAttributeSchema(AccessTokenSchema):
     AttributeName = fields.String(required=True, validate=validate.Length(min=1, max=80))
     Code = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class AttributeNameSchema(AccessTokenSchema):
+    AttributeName = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class DeleteUserAttributesSchema(AccessTokenSchema):
+    UserAttributeNames = fields.List(fields.String(validate=validate.Length(min=1, max=80)), required=True,
+                                     validate=validate.Length(min=1, max=64))
 
 
 def load(schema: Schema, body) -> dict:

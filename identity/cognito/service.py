@@ -20,6 +20,7 @@ from identity.keycloak.gateway import KeycloakGateway
 from identity.keycloak.oidc import OIDC
 from identity.legacy.migration import LegacyMigration
 from identity.signin.service import SignIn
+from identity.signin.verifiers import Verifiers
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CognitoService:
     accounts: AccountOperations   # SignUp and its codes, attributes, DeleteUser
     tokens: AccessTokens
     sign_in: SignIn               # also the bridge's
+    verifiers: Verifiers          # the SRP verifiers (the bridge's password-set)
     migration: LegacyMigration
     keycloak: KeycloakGateway
     oidc: OIDC

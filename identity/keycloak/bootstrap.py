@@ -196,18 +196,21 @@ def _support_group(admin: KeycloakAdmin, settings: Settings, changes: Changes) -
         changes.add(f"revoked realm-management roles {surplus} from group {name}")
 
 
-# The realm attribute naming the one client whose service account may call the provider's
-# legacy-migration endpoint (keycloak_spi_bridge, LegacyMigrationResource); without it, nobody may.
+# Realm attributes the provider (keycloak_spi_bridge) reads: the one client whose service account may
+# call its legacy-migration endpoint (LegacyMigrationResource; without it, nobody may), and where the
+# service's bridge is (SrpVerifierPolicy tells it of each password Keycloak is given).
 MIGRATION_CALLER_ATTRIBUTE = "legacyMigrationServiceClient"
+BRIDGE_URL_ATTRIBUTE = "legacyBridgeUrl"
 
 
 def _migration_caller(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:
     attributes = dict(admin.get_realm(settings.realm).get("attributes") or {})
-    if attributes.get(MIGRATION_CALLER_ATTRIBUTE) != settings.admin_client_id:
+    wanted = {MIGRATION_CALLER_ATTRIBUTE: settings.admin_client_id, BRIDGE_URL_ATTRIBUTE: settings.bridge_url}
+    changed = sorted(name for name, value in wanted.items() if attributes.get(name) != value)
+    if changed:
         # The Admin API drops attributes a realm update leaves out: send them all.
-        attributes[MIGRATION_CALLER_ATTRIBUTE] = settings.admin_client_id
-        admin.update_realm(settings.realm, {"attributes": attributes})
-        changes.add(f"set realm attribute {MIGRATION_CALLER_ATTRIBUTE} to {settings.admin_client_id}")
+        admin.update_realm(settings.realm, {"attributes": {**attributes, **wanted}})
+        changes.add(f"set realm attributes {', '.join(changed)}")
 
 
 def _realm(admin: KeycloakAdmin, settings: Settings, changes: Changes) -> None:

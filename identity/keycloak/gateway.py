@@ -88,11 +88,6 @@ class KeycloakGateway:
         """End every session of the user (their refresh tokens stop working)."""
         self._admin().user_logout(user_id)
 
-    @admin_call
-    def required_actions(self, username: str) -> list[str]:
-        found = self._admin().get_users({"username": username.lower(), "exact": True})
-        return list(found[0].get("requiredActions") or []) if len(found) == 1 else []
-
     # --- passwords -----------------------------------------------------------------------
 
     @admin_call
@@ -113,7 +108,24 @@ class KeycloakGateway:
         user = self._admin().get_user(user_id)
         return (user.get("attributes") or {}).get("migration_state") == ["migrated"]
 
+    @admin_call
+    def password_credential(self, user_id: str) -> dict | None:
+        """The user's Keycloak password credential (`id`, `createdDate` in ms): a new one each time the
+        password is set. None without a password."""
+        credentials = self._admin().get_credentials(user_id)
+        return next(({"id": c.get("id"), "createdDate": c.get("createdDate")} for c in credentials
+                     if c.get("type") == "password"), None)
+
+    @admin_call
+    def sign_in_ticket(self, user_id: str, client_id: str) -> str:
+        return passwords.sign_in_ticket(self._admin(), self.realm, user_id, client_id)
+
     # --- brute-force detection -----------------------------------------------------------
+
+    @admin_call
+    def record_failed_login(self, user_id: str) -> None:
+        passwords.record_failed_login(self._admin(), self.realm, user_id)
+
 
     @admin_call
     def last_login_error(self, user_id: str, client_id: str) -> dict | None:

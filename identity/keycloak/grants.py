@@ -57,7 +57,7 @@ class PasswordGrants:
                                                   migration_ticket=ticket)
             except OAuthError as exc:
                 if not plain_refusal(exc):
-                    raise GrantRefused(self._worded(exc, username)) from None
+                    raise self._worded(exc, username) from None
                 reason = self.refusal_reason(username, user_id, client_id, sent_ms)
                 if reason == "locked":
                     raise GrantRefused("locked") from None
@@ -83,13 +83,19 @@ class PasswordGrants:
                 MIGRATION_TICKETS.labels("used").inc()
             return tokens
 
-    def _worded(self, exc: OAuthError, username: str) -> str:
+    def _worded(self, exc: OAuthError, username: str) -> GrantRefused:
         reason = worded_refusal(exc) or "credentials"
-        if reason == "required_action":
-            # What is missing: a confirmed sign-up, or a new password.
-            return "not_confirmed" if self.gateway.required_actions(username) == ["VERIFY_EMAIL"] \
-                else "reset_required"
-        return reason
+        if reason != "required_action":
+            return GrantRefused(reason)
+        # The password was right; what is missing: a confirmed sign-up, a new password in place of a
+        # temporary one (an administrator's reset), or something only Keycloak's pages can do.
+        user = self.gateway.find_user(username=username)
+        actions = list((user or {}).get("requiredActions") or [])
+        if actions == ["VERIFY_EMAIL"]:
+            return GrantRefused("not_confirmed")
+        if "UPDATE_PASSWORD" in actions:
+            return GrantRefused("new_password_required", user_id=user["id"])
+        return GrantRefused("reset_required")
 
     def refusal_reason(self, username: str, user_id: str | None, client_id: str, sent_ms: int) -> str:
         """Why Keycloak refused a grant with its plain answer: 'busy' (its brute-force bookkeeping of

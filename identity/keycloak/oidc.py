@@ -203,6 +203,17 @@ class OIDC:
         return document
 
 
+def unverified_claims(token: str) -> dict:
+    """The claims of a token straight from Keycloak's token endpoint (read, not verified: only for
+    tokens the service has just been given by Keycloak itself); {} when it cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, AttributeError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
 def token_lifetime(tokens: dict) -> int:
     """The access token's validity in seconds, as Cognito reports ``ExpiresIn`` (3600).
 

@@ -69,3 +69,25 @@ def set_password(admin, realm: str, user_id: str, password: str) -> None:
     if response.status_code == 204:
         return
     raise PasswordRefused(_error(response) or f"HTTP {response.status_code}")
+
+
+def sign_in_ticket(admin, realm: str, user_id: str, client_id: str) -> str:
+    """A single-use ticket standing for the user's password in `client_id`'s token request that follows
+    (the service proved the password itself: SRP). The provider mints it for the service's account only."""
+    response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/ticket",
+                     data=json.dumps({"ticket_for_client": client_id}))
+    try:
+        ticket = response.json().get("ticket") if response.status_code == 200 else None
+    except ValueError:
+        ticket = None
+    if not isinstance(ticket, str) or not ticket:
+        raise KeycloakUnavailable(f"ticket: HTTP {response.status_code}")
+    return ticket
+
+
+def record_failed_login(admin, realm: str, user_id: str) -> None:
+    """A wrong password the service judged (SRP), counted by Keycloak's brute-force detection."""
+    response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/failed-login",
+                     data="{}")
+    if response.status_code != 204:
+        raise KeycloakUnavailable(f"failed-login: HTTP {response.status_code}")

@@ -14,6 +14,9 @@ class Result(enum.Enum):
     LOCKED = "locked"                     # too many wrong passwords for the user
     THROTTLED = "throttled"               # too many failures from the client's address
     RESET_REQUIRED = "reset_required"
+    NEW_PASSWORD_REQUIRED = "new_password_required"  # a right but temporary password: a new one first
+    INVALID_SESSION = "invalid_session"   # a challenge's Session that is not one, expired or used
+    PASSWORD_REFUSED = "password_refused"  # the realm's policy refused a new password (detail: its key)
     DISABLED = "disabled"                 # told only after the right password
     NOT_CONFIRMED = "not_confirmed"       # a sign-up whose email code has not come back
     CLIENT_NOT_ALLOWED = "client_not_allowed"
@@ -26,7 +29,10 @@ class Result(enum.Enum):
 class SignInOutcome:
     result: Result
     tokens: dict | None = field(default=None, repr=False)   # SIGNED_IN: Keycloak's token response
-    path: str | None = None   # SIGNED_IN: "first_login" (the password moved just now) or "native"
+    path: str | None = None   # SIGNED_IN: "first_login" (the password moved just now), "native", "srp", ...
+    user_id: str | None = None    # NEW_PASSWORD_REQUIRED: whose sign-in the challenge continues
+    username: str | None = None
+    detail: str | None = None     # PASSWORD_REFUSED: Keycloak's message key
 
     @property
     def signed_in(self) -> bool:

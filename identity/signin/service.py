@@ -8,6 +8,7 @@ import time
 from typing import Callable, ContextManager, Protocol
 
 from identity.keycloak.errors import GrantRefused, KeycloakUnavailable
+from identity.keycloak.oidc import unverified_claims
 from identity.legacy import hashes
 from identity.legacy.identifiers import normalise_identifiers
 from identity.legacy.migration import LegacyMigration, Outcome
@@ -36,6 +37,12 @@ class Grants(Protocol):
               user_id: str | None = None, ticket: str | None = None) -> dict: ...
 
 
+class PasswordSeen(Protocol):
+    """Told of every password the service saw to be right (identity.signin.verifiers keeps SRP verifiers)."""
+
+    def __call__(self, keycloak_user_id: str, username: str, password: str) -> None: ...
+
+
 class Throttle(Protocol):
     """Failures per client address (identity.cognito.throttle.ClientThrottle)."""
 
@@ -55,7 +62,8 @@ def lock_name(row, typed: str) -> str:
 class SignIn:
     def __init__(self, migration: LegacyMigration, grants: Grants, throttle: Throttle,
                  lock: Callable[[str], ContextManager], failure_floor_s: float = 0.25,
-                 idle: Callable[..., ContextManager] | None = None, sleep: Callable[[float], None] = time.sleep):
+                 idle: Callable[..., ContextManager] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 password_seen: PasswordSeen | None = None):
         self.migration = migration
         self.store = migration.store
         self.grants = grants
@@ -65,13 +73,17 @@ class SignIn:
         # (resume: bool) -> context in which this request only waits: its admission slot goes back.
         self.idle = idle or (lambda resume=True: contextlib.nullcontext())
         self.sleep = sleep
+        self.password_seen = password_seen
 
     # --- the JSON API: a password for tokens -------------------------------------------------
 
     def with_password(self, client_id: str, secret: str | None, username: str, password: str,
                       client_ip: str | None) -> SignInOutcome:
         started = time.monotonic()
-        outcome = self._with_password(client_id, secret, username, password, client_ip)
+        return self.floored(started, self._with_password(client_id, secret, username, password, client_ip))
+
+    def floored(self, started: float, outcome: SignInOutcome) -> SignInOutcome:
+        """`outcome`, not before the floor when it is a refusal that says no more than "no"."""
         if outcome.result in FLOORED:
             with self.idle(resume=False):
                 self.sleep(max(0.0, self.failure_floor_s - (time.monotonic() - started)))
@@ -89,7 +101,7 @@ class SignIn:
             log.exception("legacy store unavailable")
             return SignInOutcome(Result.UNAVAILABLE)
         name = lock_name(row, username)
-        return self._locked(name, lambda: self._check_and_grant(client_id, secret, name, password, client_ip, row))
+        return self.locked(name, lambda: self._check_and_grant(client_id, secret, name, password, client_ip, row))
 
     def _check_and_grant(self, client_id, secret, name, password, client_ip, row) -> SignInOutcome:
         user_id, ticket, path = None, None, "native"
@@ -102,7 +114,26 @@ class SignIn:
             user_id, path = row["keycloak_user_id"], "first_login" if result is Result.MIGRATED else "native"
         elif row is not None:
             user_id = row["keycloak_user_id"]
-        return self._grant(client_id, secret, name, password, client_ip, user_id, ticket, path)
+        outcome = self._grant(client_id, secret, name, password, client_ip, user_id, ticket, path)
+        if outcome.signed_in:
+            claims = unverified_claims(outcome.tokens["access_token"])
+            self.seen(claims.get("sub"), claims.get("username"), password)
+        return outcome
+
+    def seen(self, keycloak_user_id: str | None, username: str | None, password: str) -> None:
+        """A right password passed through the service: those that keep something of it are told. Best
+        effort: the sign-in stands whatever they do."""
+        if self.password_seen is None or not keycloak_user_id or not username:
+            return
+        try:
+            self.password_seen(keycloak_user_id, username, password)
+        except Exception as exc:
+            log.warning("could not keep what a password sign-in offered", extra={"error": type(exc).__name__})
+
+    def grant_with_ticket(self, client_id: str, secret: str | None, username: str, user_id: str, ticket: str,
+                          client_ip: str | None) -> SignInOutcome:
+        """Tokens for a user the service has proved itself (SRP), with the provider's single-use ticket."""
+        return self._grant(client_id, secret, username, "", client_ip, user_id, ticket, "srp")
 
     # --- Keycloak's login page: is this legacy password right? ---------------------------------
 
@@ -119,9 +150,12 @@ class SignIn:
 
         def check() -> SignInOutcome:
             current = self.store.get(row["kii_user_id"])
-            return SignInOutcome(self._legacy_step(current, password, "bridge", client_ip)[0])
+            result = self._legacy_step(current, password, "bridge", client_ip)[0]
+            if result is Result.MIGRATED:
+                self.seen(keycloak_user_id, lock_name(row, keycloak_user_id), password)
+            return SignInOutcome(result)
 
-        return self._locked(lock_name(row, keycloak_user_id), check)
+        return self.locked(lock_name(row, keycloak_user_id), check)
 
     # --- ChangePassword: the previous password, checked as a sign-in is ---------------------------
 
@@ -129,12 +163,12 @@ class SignIn:
                                 password: str, client_ip: str | None) -> SignInOutcome:
         """Keycloak judges the password of a signed-in user, under their lock, wrong ones counted;
         SIGNED_IN carries the check's own tokens (the caller ends that session)."""
-        return self._locked(username, lambda: self._grant(client_id, secret, username, password, client_ip,
+        return self.locked(username, lambda: self._grant(client_id, secret, username, password, client_ip,
                                                           user_id, None, "native"))
 
     # --- the steps ------------------------------------------------------------------------------
 
-    def _locked(self, name: str, step: Callable[[], SignInOutcome]) -> SignInOutcome:
+    def locked(self, name: str, step: Callable[[], SignInOutcome]) -> SignInOutcome:
         """`step` under the user's sign-in lock, across processes: a first login migrates once, and
         Keycloak is never asked about the same user twice at once."""
         try:
@@ -167,6 +201,11 @@ class SignIn:
         except GrantRefused as refused:
             if refused.reason == "credentials":
                 self.throttle.failure(client_ip)
+            if refused.reason == "new_password_required":
+                if ticket is None:  # a typed password (not SRP's ticket): worth a verifier for the next sign-in
+                    self.seen(refused.user_id or user_id, username, password)
+                return SignInOutcome(Result.NEW_PASSWORD_REQUIRED, user_id=refused.user_id or user_id,
+                                     username=username)
             return SignInOutcome(GRANT_RESULTS[refused.reason])
         except KeycloakUnavailable:
             return SignInOutcome(Result.UNAVAILABLE)

@@ -213,3 +213,29 @@ def test_a_lockout_earned_on_one_path_holds_on_the_other(live_service, dev_env, 
     answer = verify(live_service, dev_env, {"user_id": by_api["id"], "password": "Kii-Both-Paths-2"}).json()
     assert answer == {"valid": False, "reason": "locked"}
     assert store_row(live_service["app"], by_api["kii_user_id"]).state == MigrationState.pending
+
+
+def test_password_set_takes_only_the_shared_secret_and_keeps_no_password(live_service, dev_env, kc_user):
+    """Keycloak's srpVerifier policy hands the bridge a password it is storing: the bridge keeps a
+    verifier of it (a secret like a hash), and takes such a call only with the shared secret."""
+    import sqlalchemy as sa
+
+    from identity.db import db
+    from identity.signin.models import SrpVerifier
+    from tests.used_secrets import remember
+
+    url = live_service["url"] + "/bridge/v1/password-set"
+    user = kc_user()
+    body = {"user_id": user["id"], "username": user["username"], "password": "Pushed-Password-1"}
+    remember("Pushed-Password-1")
+    assert requests.post(url, json=body, timeout=10).status_code == 403
+    assert requests.post(url, json=body, timeout=10, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    secret = {"Authorization": f"Bearer {dev_env['IDENTITY_BRIDGE_SECRET']}"}
+    for bad in ({**body, "password": ""}, {**body, "user_id": 7}, {"user_id": user["id"]}, [body]):
+        assert requests.post(url, json=bad, timeout=10, headers=secret).status_code == 400
+    assert requests.post(url, json=body, timeout=10, headers=secret).status_code == 204
+    with live_service["app"].app_context():
+        row = db.session.execute(sa.select(SrpVerifier).where(SrpVerifier.keycloak_user_id == user["id"])).scalar_one()
+        assert row.credential_id is None and row.username == user["username"]
+        assert "Pushed-Password-1" not in (row.verifier + row.salt)
+        remember(row.verifier)

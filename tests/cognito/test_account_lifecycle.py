@@ -101,3 +101,31 @@ def test_delete_user_removes_keycloak_user_and_legacy_row(cognito, live_service,
     assert error_of(lambda: sign_in(cognito, user["username"], user["password"]))[0] == "NotAuthorizedException"
     assert store_row(live_service["app"], user["kii_user_id"]) is None
     assert master_admin.get_users({"username": user["username"], "exact": True}) == []
+
+
+def test_get_user_attribute_verification_code_and_delete_user_attributes(cognito, kc_user, smtp):
+    user = kc_user(email="attrs@example.com", emailVerified=False, password="Attr-Password-1",
+                   attributes={"phone_number": ["+8613800138000"], "phone_number_verified": ["true"],
+                               "name": ["名字"], "custom.device": ["cuff-1"]})
+    token = sign_in(cognito, user["username"], "Attr-Password-1")["AuthenticationResult"]["AccessToken"]
+
+    sent = cognito.get_user_attribute_verification_code(AccessToken=token, AttributeName="email")
+    assert sent["CodeDeliveryDetails"] == {"Destination": "a***@e***", "DeliveryMedium": "EMAIL",
+                                           "AttributeName": "email"}
+    cognito.verify_user_attribute(AccessToken=token, AttributeName="email", Code=smtp.code_for("attrs@example.com"))
+    attributes = {a["Name"]: a["Value"] for a in cognito.get_user(AccessToken=token)["UserAttributes"]}
+    assert attributes["email_verified"] == "true"
+    assert error_of(lambda: cognito.get_user_attribute_verification_code(
+        AccessToken=token, AttributeName="phone_number"))[0] == "InvalidParameterException"
+
+    cognito.delete_user_attributes(AccessToken=token, UserAttributeNames=["phone_number", "custom:device"])
+    attributes = {a["Name"]: a["Value"] for a in cognito.get_user(AccessToken=token)["UserAttributes"]}
+    assert "phone_number" not in attributes and "phone_number_verified" not in attributes
+    assert "custom:device" not in attributes and attributes["name"] == "名字"
+    assert attributes["email"] == "attrs@example.com"
+    for name in ("email", "sub", "custom:kii_user_id", "no_such_attribute"):
+        assert error_of(lambda: cognito.delete_user_attributes(AccessToken=token, UserAttributeNames=[name]))[0] \
+            == "InvalidParameterException"
+    assert error_of(lambda: cognito.delete_user_attributes(AccessToken="not-a-token",
+                                                           UserAttributeNames=["name"]))[0] == \
+        "NotAuthorizedException"

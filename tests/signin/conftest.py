@@ -7,9 +7,13 @@ MariaDB; these tests pin each outcome and each counter in a fraction of a second
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import itertools
 import threading
+import time
+import uuid
 from contextlib import contextmanager
 
 import pytest
@@ -18,7 +22,7 @@ from sqlalchemy.pool import StaticPool
 
 from identity.cognito.throttle import ClientThrottle
 from identity.db import db
-from identity.keycloak.errors import GrantRefused, KeycloakUnavailable
+from identity.keycloak.errors import GrantRefused, KeycloakUnavailable, PasswordRefused
 from identity.legacy import hashes
 from identity.legacy.credentials import LegacySettings
 from identity.legacy.migration import LegacyMigration, Lockout
@@ -26,10 +30,20 @@ from identity.legacy.models import MigrationState
 from identity.legacy.store import LegacyStore
 from identity.locks import LockTimeout
 from identity.signin.service import SignIn
+from identity.signin.verifiers import KeepVerifier, Verifiers
+
+POOL_ID = "cn-north-1_china"
 
 
 def sha256_hash(password: str) -> str:
     return "$sha256$" + hashes.b64encode(hashlib.sha256(password.encode()).digest())
+
+
+def token_for(user_id: str, username: str) -> str:
+    """An unsigned JWT with the claims the service reads from Keycloak's answer."""
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'none'})}.{part({'sub': user_id, 'username': username})}.sig"
 
 
 class FakeKeycloak:
@@ -46,14 +60,26 @@ class FakeKeycloak:
         self.down = False
         self.tickets: dict[str, str] = {}        # ticket -> user id
         self.grants: list[tuple[str, str | None]] = []   # (username, ticket) of every grant asked
+        self.credentials: dict[str, str] = {}    # user id -> id of the password credential in force
+        self.failed: dict[str, int] = {}         # user id -> failures counted by brute-force detection
+        self.temporary: set[str] = set()         # user ids whose password is temporary (UPDATE_PASSWORD)
+        self.policy_min = 8                      # the realm's password policy: a minimum length
         self._serial = itertools.count()
 
     def add(self, username: str, password: str | None = None) -> str:
-        user_id = f"kc-{next(self._serial):04d}"
+        user_id = str(uuid.UUID(int=next(self._serial) + 1, version=4))
         self.ids[username] = user_id
         if password is not None:
-            self.passwords[user_id] = password
+            self.set_password(user_id, password)
         return user_id
+
+    def set_password(self, user_id: str, password: str) -> None:
+        """A password set in Keycloak (its pages, the console, the Admin API): a new credential."""
+        if len(password) < self.policy_min:
+            raise PasswordRefused("invalidPasswordMinLengthMessage")
+        self.temporary.discard(user_id)
+        self.passwords[user_id] = password
+        self.credentials[user_id] = (f"cred-{next(self._serial)}", int(time.time() * 1000))
 
     # identity.legacy.migration.KeycloakPasswords
     def migrate_password(self, user_id, password, ticket_for):
@@ -61,7 +87,7 @@ class FakeKeycloak:
             raise KeycloakUnavailable("down")
         if user_id in self.passwords:
             return False, None
-        self.passwords[user_id] = password
+        self.set_password(user_id, password)
         if not ticket_for:
             return True, None
         ticket = f"ticket-{next(self._serial)}"
@@ -72,6 +98,29 @@ class FakeKeycloak:
         if self.down:
             raise KeycloakUnavailable("down")
         return user_id in self.reset_there
+
+    # identity.signin.srp.SrpKeycloak
+    def find_user(self, *, username=None, email=None):
+        found = self.ids.get((username or "").lower())
+        return {"id": found, "username": username.lower()} if found else None
+
+    def password_credential(self, user_id):
+        if self.down:
+            raise KeycloakUnavailable("down")
+        found = self.credentials.get(user_id)
+        return {"id": found[0], "createdDate": found[1]} if found else None
+
+    def sign_in_ticket(self, user_id, client_id):
+        if self.down:
+            raise KeycloakUnavailable("down")
+        ticket = f"ticket-{next(self._serial)}"
+        self.tickets[ticket] = user_id
+        return ticket
+
+    def record_failed_login(self, user_id):
+        self.failed[user_id] = self.failed.get(user_id, 0) + 1
+        if self.failed[user_id] >= 3:
+            self.locked.add(user_id)
 
     # identity.signin.service.Grants
     def grant(self, client_id, secret, username, password, user_id=None, ticket=None):
@@ -91,7 +140,9 @@ class FakeKeycloak:
             raise GrantRefused("credentials")
         if found in self.disabled:
             raise GrantRefused("disabled")
-        return {"access_token": f"access-{found}", "refresh_token": f"refresh-{found}", "id_token": "id"}
+        if found in self.temporary:
+            raise GrantRefused("new_password_required", user_id=found)
+        return {"access_token": token_for(found, username), "refresh_token": f"refresh-{found}", "id_token": "id"}
 
 
 class Locks:
@@ -116,6 +167,7 @@ def engine():
     from identity import audit  # noqa: F401  (every table the use case writes)
     from identity.cognito import models as cognito_models  # noqa: F401
     from identity.legacy import models as legacy_models  # noqa: F401
+    from identity.signin import models as signin_models  # noqa: F401
 
     engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     db.metadata.create_all(engine)
@@ -149,11 +201,17 @@ def sleeps():
 
 
 @pytest.fixture
-def sign_in(store, keycloak, throttle, locks, sleeps):
+def verifiers(engine):
+    return Verifiers(engine, POOL_ID)
+
+
+@pytest.fixture
+def sign_in(store, keycloak, throttle, locks, sleeps, verifiers):
     # The verifier at its lowest cost: a wrong password still runs a dummy argon2 check.
     legacy = LegacySettings(hash_key=None, default_scheme=None, layer_time_cost=1, layer_memory_kib=8)
     migration = LegacyMigration(store, legacy, keycloak, lockout=Lockout(threshold=3, base_seconds=60))
-    return SignIn(migration, keycloak, throttle, locks, failure_floor_s=0.25, sleep=sleeps.append)
+    return SignIn(migration, keycloak, throttle, locks, failure_floor_s=0.25, sleep=sleeps.append,
+                  password_seen=KeepVerifier(verifiers, keycloak))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 package cn.identity.keycloak;
 
 import java.util.Map;
+import java.util.Set;
 
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.POST;
@@ -26,6 +27,7 @@ import org.keycloak.models.UserModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
 import org.keycloak.services.managers.AppAuthManager;
 import org.keycloak.services.managers.AuthenticationManager;
+import org.keycloak.services.managers.BruteForceProtector;
 
 /**
  * {@code POST /realms/{realm}/legacy-migration/users/{id}/password}: the first-login migration's
@@ -84,6 +86,45 @@ public class LegacyMigrationResource {
         if (client instanceof String && !((String) client).isEmpty() && ((String) client).length() <= 255) {
             return Response.ok(Map.of("ticket", MigrationTicket.mint(session, realm, user, (String) client)))
                     .type(MediaType.APPLICATION_JSON).build();
+        }
+        return Response.noContent().build();
+    }
+
+    /**
+     * {@code POST .../users/{id}/ticket} with {@code {"ticket_for_client": "<client id>"}}: a
+     * {@link MigrationTicket} for that client's token request that follows, when the service has
+     * itself proved the user's password (an SRP sign-in: the password never reaches the service).
+     * The grant still runs the flow's username step, so a disabled or locked-out user gets no
+     * tokens. The service account can set any user's password already: this adds no power.
+     */
+    @POST
+    @Path("users/{id}/ticket")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response ticket(@PathParam("id") String id, Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Object client = body == null ? null : body.get("ticket_for_client");
+        UserModel user = target(realm, id, client instanceof String && !((String) client).isEmpty()
+                && ((String) client).length() <= 255);
+        return Response.ok(Map.of("ticket", MigrationTicket.mint(session, realm, user, (String) client)))
+                .type(MediaType.APPLICATION_JSON).build();
+    }
+
+    /**
+     * {@code POST .../users/{id}/failed-login}: the service judged a password wrong without Keycloak
+     * seeing it (an SRP sign-in); Keycloak's brute-force detection counts it like any other, so a
+     * lockout earned over SRP holds at the login page and the password grant, and the reverse.
+     */
+    @POST
+    @Path("users/{id}/failed-login")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response failedLogin(@PathParam("id") String id) {
+        RealmModel realm = session.getContext().getRealm();
+        UserModel user = target(realm, id, true);
+        if (realm.isBruteForceProtected()) {
+            BruteForceProtector protector = session.getProvider(BruteForceProtector.class);
+            protector.failedLogin(realm, user, session.getContext().getConnection(), session.getContext().getUri(),
+                    Set.of(PasswordCredentialModel.TYPE));
         }
         return Response.noContent().build();
     }
