@@ -129,7 +129,7 @@ def _sign_in(cfg, engine, legacy, oidc, keycloak, secret: bytes, idle):
     throttle = ClientThrottle(engine, int(cfg["IP_FAILURE_LIMIT"]), int(cfg["IP_FAILURE_WINDOW_SECONDS"]))
     grants = PasswordGrants(oidc, keycloak, patience_s=lock_timeout_s / 2,
                             scope="openid aws.cognito.signin.user.admin")
-    verifiers = Verifiers(engine, cfg["USER_POOL_ID"])
+    verifiers = Verifiers(engine, cfg["USER_POOL_ID"], secret)
     sign_in = SignIn(migration, grants, throttle, partial(sign_in_lock, engine, timeout=lock_timeout_s),
                      failure_floor_s=int(cfg["FAILED_SIGN_IN_FLOOR_MS"]) / 1000, idle=idle,
                      password_seen=KeepVerifier(verifiers, keycloak))

@@ -22,6 +22,9 @@ class SrpVerifier(db.Model):
     pool: Mapped[str] = mapped_column(String(64), nullable=False)
     salt: Mapped[str] = mapped_column(String(64), nullable=False)
     verifier: Mapped[str] = mapped_column(Text, nullable=False)
+    # HMAC (under the service secret) of the password the verifier is of: a sign-in with that password
+    # learns in microseconds that the verifier is current, where making one again costs a modexp.
+    password_mac: Mapped[str | None] = mapped_column(String(64))
     # The Keycloak password credential the verifier matches: another one (a password set at Keycloak's
     # pages or in the console) makes the verifier stale.
     credential_id: Mapped[str | None] = mapped_column(String(36))

@@ -8,6 +8,8 @@ user set a password elsewhere (Keycloak's pages, the console), is stale and not 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -28,9 +30,14 @@ PURGE_BATCH = 100  # expired challenge ids removed per answer: bounded work, and
 
 
 class Verifiers:
-    def __init__(self, engine: sa.Engine, user_pool_id: str):
+    def __init__(self, engine: sa.Engine, user_pool_id: str, service_secret: bytes):
         self.engine = engine
         self.pool = srp.pool_name(user_pool_id)
+        self._mac_key = hmac.new(service_secret, b"identity srp password mac", hashlib.sha256).digest()
+
+    def _mac(self, keycloak_user_id: str, password: str) -> str:
+        message = f"{self.pool}|{keycloak_user_id}|{password}".encode("utf-8", "surrogatepass")
+        return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest()
 
     def get(self, keycloak_user_id: str):
         """The user's verifier row for this pool, or None."""
@@ -44,8 +51,8 @@ class Verifiers:
         """Keep a verifier of `password` for the user; True when one was written. `credential_id` names
         Keycloak's password credential now in force (asked only when something is written)."""
         row = self.get(keycloak_user_id)
-        if row is not None and row["username"] == username and \
-                srp.verifier_for(self.pool, keycloak_user_id, password, row["salt"]) == row["verifier"]:
+        if row is not None and row["username"] == username and row["password_mac"] is not None and \
+                hmac.compare_digest(row["password_mac"], self._mac(keycloak_user_id, password)):
             return False
         self._write(keycloak_user_id, username, password, credential_id())
         return True
@@ -69,7 +76,8 @@ class Verifiers:
     def _write(self, keycloak_user_id: str, username: str, password: str, credential_id: str | None) -> None:
         salt, verifier = srp.make_verifier(self.pool, keycloak_user_id, password)
         values = {"username": username, "pool": self.pool, "salt": salt, "verifier": verifier,
-                  "credential_id": credential_id, "updated_at": utcnow()}
+                  "password_mac": self._mac(keycloak_user_id, password), "credential_id": credential_id,
+                  "updated_at": utcnow()}
         with self.engine.begin() as conn:
             updated = conn.execute(VERIFIERS.update().where(VERIFIERS.c.keycloak_user_id == keycloak_user_id)
                                    .values(**values)).rowcount

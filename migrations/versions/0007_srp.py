@@ -23,6 +23,7 @@ def upgrade():
     sa.Column('pool', sa.String(length=64), nullable=False),
     sa.Column('salt', sa.String(length=64), nullable=False),
     sa.Column('verifier', sa.Text(), nullable=False),
+    sa.Column('password_mac', sa.String(length=64), nullable=True),
     sa.Column('credential_id', sa.String(length=36), nullable=True),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('keycloak_user_id', name=op.f('pk_srp_verifiers'))

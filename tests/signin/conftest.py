@@ -202,7 +202,7 @@ def sleeps():
 
 @pytest.fixture
 def verifiers(engine):
-    return Verifiers(engine, POOL_ID)
+    return Verifiers(engine, POOL_ID, b"m" * 32)
 
 
 @pytest.fixture
