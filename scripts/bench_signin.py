@@ -339,8 +339,9 @@ def main() -> None:
     body = report(args, users, workers, layout_text(args.layout, keycloak_cpus, other_cpus), signin, refresh, split,
                   first, sweep)
     suffix, title = ("", "") if args.layout == "shared" else ("-split", ", Keycloak on its own core")
-    if args.baseline:
-        suffix, title = suffix + "-baseline", title + f", this code against commit {baseline.commit[:10]}"
+    if args.baseline:  # one section per baseline: each comparison stays on the page
+        suffix = suffix + f"-baseline-{baseline.commit[:7]}"
+        title += f", this code against commit {baseline.commit[:10]}"
     write_section(f"signin-{args.threads}{suffix}",
                   f"Sign-in through the service versus Keycloak, {args.threads} client threads{title}", body)
     print(body)
