@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -160,6 +161,21 @@ class Locks:
         with self._lock:
             self.taken.append(name.lower())
             yield
+
+
+class Clock:
+    """The use cases' clock (an aware UTC now), moved by the test."""
+
+    def __init__(self):
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from pycognito.aws_srp import AWSSRP
@@ -15,19 +15,6 @@ from identity.signin.srp import Challenge, SrpSignIn
 from tests.signin.conftest import POOL_ID
 
 IP = "198.51.100.30"
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
