@@ -75,6 +75,7 @@ def build_service(cfg, legacy, idle=None):
     from identity.cognito.accounts import AccountOperations
     from identity.cognito.clients import AppClients
     from identity.cognito.delivery import CodeDelivery
+    from identity.cognito.mfa import MfaOperations
     from identity.cognito.passwords import PasswordOperations
     from identity.cognito.service import CognitoService
     from identity.cognito.sessions import Sessions
@@ -94,17 +95,18 @@ def build_service(cfg, legacy, idle=None):
     delivery = CodeDelivery(_codes(cfg, engine, secret), mailer, s.sign_in.throttle, keycloak, s.migration.store,
                             prevent_user_existence_errors=bool(cfg["PREVENT_USER_EXISTENCE_ERRORS"]))
     return CognitoService(
-        sessions=Sessions(s.sign_in, s.srp, s.new_password, oidc, clients, tokens, keycloak),
+        sessions=Sessions(s.sign_in, s.srp, s.new_password, s.mfa, oidc, clients, tokens, keycloak),
         passwords=PasswordOperations(delivery, keycloak, s.migration, s.sign_in, tokens, oidc, clients,
                                      reset_minutes=int(cfg["RESET_CODE_MINUTES"])),
         accounts=AccountOperations(delivery, keycloak, s.migration, tokens, clients,
                                    signup_hours=int(cfg["SIGNUP_CODE_HOURS"]), password_seen=s.sign_in.seen),
+        mfa=MfaOperations(s.mfa, tokens),
         tokens=tokens, sign_in=s.sign_in, verifiers=s.verifiers, migration=s.migration, keycloak=keycloak,
         oidc=oidc, clients=clients, mailer=mailer)
 
 
 def _sign_in(cfg, engine, legacy, oidc, keycloak, secret: bytes, idle):
-    """The sign-in use cases (password, SRP, new password) and what they share."""
+    """The sign-in use cases (password, SRP, new password, authenticator apps) and what they share."""
     from datetime import timedelta
     from functools import partial
     from types import SimpleNamespace
@@ -115,9 +117,11 @@ def _sign_in(cfg, engine, legacy, oidc, keycloak, secret: bytes, idle):
     from identity.legacy.store import LegacyStore
     from identity.locks import sign_in_lock
     from identity.signin.challenges import ChallengeSessions
+    from identity.signin.mfa import SoftwareTokenMfa
     from identity.signin.new_password import NewPassword
     from identity.signin.service import SignIn
     from identity.signin.srp import SrpSignIn
+    from identity.signin.software_tokens import PendingSecrets
     from identity.signin.verifiers import KeepVerifier, Verifiers
     from identity.srp import SecretBlocks
 
@@ -137,9 +141,11 @@ def _sign_in(cfg, engine, legacy, oidc, keycloak, secret: bytes, idle):
     srp_sign_in = SrpSignIn(sign_in, verifiers, keycloak, SecretBlocks(secret), stand_in_key=secret,
                             tolerance=timedelta(seconds=int(cfg["SRP_TIMESTAMP_TOLERANCE_SECONDS"])),
                             challenge_ttl=challenge_ttl)
-    new_password = NewPassword(sign_in, ChallengeSessions(secret, challenge_ttl), verifiers, keycloak)
+    sessions = ChallengeSessions(secret, challenge_ttl)
+    new_password = NewPassword(sign_in, sessions, verifiers, keycloak)
+    mfa = SoftwareTokenMfa(sign_in, sessions, verifiers, PendingSecrets(engine, secret), keycloak)
     return SimpleNamespace(migration=migration, sign_in=sign_in, srp=srp_sign_in, new_password=new_password,
-                           verifiers=verifiers)
+                           mfa=mfa, verifiers=verifiers)
 
 
 cognito = Cognito()

@@ -41,6 +41,9 @@ OPERATIONS = {
                                          schemas.AttributeNameSchema()),
     "DeleteUserAttributes": ("accounts.delete_user_attributes", schemas.DeleteUserAttributesSchema()),
     "DeleteUser": ("accounts.delete_user", schemas.AccessTokenSchema()),
+    "AssociateSoftwareToken": ("mfa.associate_software_token", schemas.AssociateSoftwareTokenSchema()),
+    "VerifySoftwareToken": ("mfa.verify_software_token", schemas.VerifySoftwareTokenSchema()),
+    "SetUserMFAPreference": ("mfa.set_user_mfa_preference", schemas.SetUserMfaPreferenceSchema()),
 }
 
 

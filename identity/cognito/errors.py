@@ -97,6 +97,16 @@ class CodeMismatchError(CognitoError):
     message = "Invalid verification code provided, please try again."
 
 
+class EnableSoftwareTokenMfaError(CognitoError):
+    type = "EnableSoftwareTokenMFAException"
+    message = "Code mismatch and fail enable Software Token MFA"
+
+
+class SoftwareTokenMfaNotFoundError(CognitoError):
+    type = "SoftwareTokenMFANotFoundException"
+    message = "Software Token MFA has not been associated with the user"
+
+
 class ExpiredCodeError(CognitoError):
     type = "ExpiredCodeException"
     message = "Invalid code provided, please request a code again."

@@ -72,10 +72,11 @@ class PasswordOperations:
         # through Keycloak's brute-force protection, wrong attempts counted.
         outcome = self.sign_in.verify_current_password(client_id, secret, user["username"], user["id"],
                                                        request["PreviousPassword"], client_ip)
-        if not outcome.signed_in:
+        if not outcome.password_right:
             raise refusal(outcome, client_id)
         try:  # the check's own session is not the user's: ended at once, best effort
-            self.oidc.revoke(client_id, secret, outcome.tokens["refresh_token"])
+            if outcome.signed_in:  # (a user with an authenticator app got a challenge: no session)
+                self.oidc.revoke(client_id, secret, outcome.tokens["refresh_token"])
         except Exception as exc:
             log.warning("could not end the password check's session", extra={"error": type(exc).__name__})
         try:

@@ -117,6 +117,27 @@ class DeleteUserAttributesSchema(AccessTokenSchema):
                                      validate=validate.Length(min=1, max=64))
 
 
+class AssociateSoftwareTokenSchema(_Base):
+    AccessToken = fields.String(validate=validate.Length(min=1, max=16384))
+    Session = fields.String(validate=validate.Length(min=20, max=2048))
+
+
+class VerifySoftwareTokenSchema(AssociateSoftwareTokenSchema):
+    UserCode = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$", error="UserCode must be 6 digits"))
+    FriendlyDeviceName = fields.String(validate=validate.Length(max=131))
+
+
+class MfaSettingsSchema(_Base):
+    Enabled = fields.Boolean()
+    PreferredMfa = fields.Boolean()
+
+
+class SetUserMfaPreferenceSchema(AccessTokenSchema):
+    SoftwareTokenMfaSettings = fields.Nested(MfaSettingsSchema)
+    SMSMfaSettings = fields.Nested(MfaSettingsSchema)
+    EmailMfaSettings = fields.Nested(MfaSettingsSchema)
+
+
 def load(schema: Schema, body) -> dict:
     if not isinstance(body, dict):
         raise InvalidParameterError("The request body must be a JSON object.")

@@ -13,6 +13,7 @@ from typing import Callable
 from identity.codes.mail import MailQueue
 from identity.cognito.accounts import AccountOperations
 from identity.cognito.clients import AppClients
+from identity.cognito.mfa import MfaOperations
 from identity.cognito.passwords import PasswordOperations
 from identity.cognito.sessions import Sessions
 from identity.cognito.tokens import AccessTokens
@@ -28,6 +29,7 @@ class CognitoService:
     sessions: Sessions            # InitiateAuth, GetUser, GlobalSignOut, RevokeToken
     passwords: PasswordOperations  # ForgotPassword, ConfirmForgotPassword, ChangePassword
     accounts: AccountOperations   # SignUp and its codes, attributes, DeleteUser
+    mfa: MfaOperations            # AssociateSoftwareToken, VerifySoftwareToken, SetUserMFAPreference
     tokens: AccessTokens
     sign_in: SignIn               # also the bridge's
     verifiers: Verifiers          # the SRP verifiers (the bridge's password-set)

@@ -10,11 +10,13 @@ from functools import partial
 
 from identity.cognito import errors, schemas
 from identity.cognito.clients import AppClients
+from identity.cognito.mfa import user_mfa_fields
 from identity.cognito.tokens import AccessTokens
 from identity.keycloak.errors import OAuthError
 from identity.keycloak.gateway import KeycloakGateway
 from identity.keycloak.oidc import OIDC
 from identity.metrics import LOCKOUTS, SIGN_INS
+from identity.signin.mfa import MFA_SETUP, SOFTWARE_TOKEN_MFA, SoftwareTokenMfa
 from identity.signin.outcomes import Result, SignInOutcome
 from identity.signin.service import SignIn
 from identity.signin.new_password import NewPassword
@@ -31,7 +33,11 @@ REFUSALS = {
     Result.BUSY: errors.TooManyRequestsError,
     Result.UNAVAILABLE: errors.InternalError,
     Result.INVALID_SESSION: partial(errors.NotAuthorizedError, "Invalid session for the user."),
-    Result.NEW_PASSWORD_REQUIRED: errors.PasswordResetRequiredError,  # only where no challenge can be asked
+    Result.CODE_MISMATCH: partial(errors.CodeMismatchError, "Invalid code or auth state for the user."),
+    # Only where no challenge can be asked:
+    Result.NEW_PASSWORD_REQUIRED: errors.PasswordResetRequiredError,
+    Result.MFA_REQUIRED: errors.NotAuthorizedError,
+    Result.MFA_SETUP: errors.NotAuthorizedError,
 }
 
 
@@ -77,10 +83,10 @@ def required(params: dict, *names: str) -> None:
 
 
 class Sessions:
-    def __init__(self, sign_in: SignIn, srp_sign_in: SrpSignIn, new_password: NewPassword, oidc: OIDC,
-                 clients: AppClients, tokens: AccessTokens, keycloak: KeycloakGateway):
-        self.sign_in, self.srp, self.new_password, self.oidc = sign_in, srp_sign_in, new_password, oidc
-        self.clients, self.tokens, self.keycloak = clients, tokens, keycloak
+    def __init__(self, sign_in: SignIn, srp_sign_in: SrpSignIn, new_password: NewPassword, mfa: SoftwareTokenMfa,
+                 oidc: OIDC, clients: AppClients, tokens: AccessTokens, keycloak: KeycloakGateway):
+        self.sign_in, self.srp, self.new_password, self.mfa = sign_in, srp_sign_in, new_password, mfa
+        self.oidc, self.clients, self.tokens, self.keycloak = oidc, clients, tokens, keycloak
 
     def initiate_auth(self, request: dict, client_ip: str | None) -> dict:
         client_id, flow, params = request["ClientId"], request["AuthFlow"], request["AuthParameters"]
@@ -141,7 +147,21 @@ class Sessions:
             outcome = self.new_password.answer(client_id, secret, request["Session"], new_password["NEW_PASSWORD"],
                                                client_ip)
             return self._answer(outcome, client_id)
+        if name in (SOFTWARE_TOKEN_MFA, MFA_SETUP):
+            return self._answer(self._mfa_answer(client_id, secret, name, answers, request, client_ip), client_id)
         raise errors.InvalidParameterError(f"Unsupported ChallengeName: {name}"[:200])
+
+    def _mfa_answer(self, client_id, secret, name, answers, request, client_ip) -> SignInOutcome:
+        required(answers, "USERNAME", *(["SOFTWARE_TOKEN_MFA_CODE"] if name == SOFTWARE_TOKEN_MFA else []))
+        if not request.get("Session"):
+            raise errors.InvalidParameterError("Missing required parameter Session")
+        self.clients.check_secret_hash(client_id, answers["USERNAME"], answers.get("SECRET_HASH"))
+        if name == MFA_SETUP:
+            return self.mfa.finish_setup(client_id, secret, request["Session"], client_ip)
+        code = answers["SOFTWARE_TOKEN_MFA_CODE"]
+        if not (code.isascii() and code.isdigit() and len(code) == 6):
+            raise errors.InvalidParameterError("SOFTWARE_TOKEN_MFA_CODE must be 6 digits")
+        return self.mfa.answer(client_id, secret, request["Session"], code, client_ip)
 
     def password(self, client_id: str, secret: str | None, username: str, password: str, client_ip) -> dict:
         return self._answer(self.sign_in.with_password(client_id, secret, username, password, client_ip), client_id)
@@ -155,6 +175,14 @@ class Sessions:
             return {"ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": self.new_password.session_for(outcome, client_id),
                     "ChallengeParameters": {"USER_ID_FOR_SRP": outcome.user_id, "requiredAttributes": "[]",
                                             "userAttributes": "{}"}}
+        if outcome.result is Result.MFA_REQUIRED:
+            parameters = {"USER_ID_FOR_SRP": outcome.user_id,
+                          "FRIENDLY_DEVICE_NAME": self.mfa.device_name(outcome.user_id) or "Authenticator app"}
+            return {"ChallengeName": SOFTWARE_TOKEN_MFA, "Session": self.mfa.session_for(outcome, client_id),
+                    "ChallengeParameters": parameters}
+        if outcome.result is Result.MFA_SETUP:
+            return {"ChallengeName": MFA_SETUP, "Session": self.mfa.session_for(outcome, client_id),
+                    "ChallengeParameters": {"MFAS_CAN_SETUP": '["SOFTWARE_TOKEN_MFA"]'}}
         self._refuse(outcome, client_id)
 
     def _refuse(self, outcome: SignInOutcome, client_id: str):
@@ -167,7 +195,8 @@ class Sessions:
     def get_user(self, request: dict, client_ip=None) -> dict:
         claims = self.tokens.verify(request["AccessToken"])
         user = self.keycloak.get_user(claims["sub"])
-        return {"Username": user["username"], "UserAttributes": user_attributes(user)}
+        return {"Username": user["username"], "UserAttributes": user_attributes(user),
+                **user_mfa_fields(self.mfa, user["id"])}
 
     def global_sign_out(self, request: dict, client_ip=None) -> dict:
         claims = self.tokens.verify(request["AccessToken"])

@@ -614,7 +614,7 @@ def _reset_credentials_flow(admin: KeycloakAdmin, settings: Settings, changes: C
 
 
 DIRECT_GRANT_FLOW = "direct-grant-legacy"
-DIRECT_GRANT_OTP = "direct-grant-validate-otp"
+DIRECT_GRANT_OTP = "legacy-direct-grant-otp"
 TICKET_PROVIDER = "legacy-migration-ticket-or-password"
 
 

@@ -51,10 +51,12 @@ class GrantRefused(Exception):
     """Keycloak refused a password grant, for `reason`, one of REASONS."""
 
     REASONS = frozenset({"credentials", "locked", "disabled", "not_confirmed", "reset_required",
-                         "new_password_required", "client_not_allowed", "busy"})
+                         "new_password_required", "client_not_allowed", "busy",
+                         "mfa_required", "mfa_setup", "code_mismatch"})
 
     def __init__(self, reason: str, user_id: str | None = None):
         assert reason in self.REASONS, reason
         super().__init__(reason)
         self.reason = reason
-        self.user_id = user_id   # new_password_required: whose password was right but temporary
+        # new_password_required, mfa_required, mfa_setup: whose password was right (the challenge's user)
+        self.user_id = user_id

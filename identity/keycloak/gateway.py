@@ -117,8 +117,27 @@ class KeycloakGateway:
                      if c.get("type") == "password"), None)
 
     @admin_call
-    def sign_in_ticket(self, user_id: str, client_id: str) -> str:
-        return passwords.sign_in_ticket(self._admin(), self.realm, user_id, client_id)
+    def sign_in_ticket(self, user_id: str, client_id: str, code_checked: bool = False) -> str:
+        return passwords.sign_in_ticket(self._admin(), self.realm, user_id, client_id, code_checked)
+
+    # --- authenticator apps (Keycloak's OTP credentials) ----------------------------------
+
+    @admin_call
+    def software_tokens(self, user_id: str) -> list[dict]:
+        """The user's authenticator apps: Keycloak's OTP credentials (`id`, `userLabel`, `createdDate`)."""
+        return [{"id": c.get("id"), "userLabel": c.get("userLabel"), "createdDate": c.get("createdDate")}
+                for c in self._admin().get_credentials(user_id) if c.get("type") == "otp"]
+
+    @admin_call
+    def set_software_token(self, user_id: str, secret: str, code: str, label: str | None) -> bool:
+        return passwords.set_software_token(self._admin(), self.realm, user_id, secret, code, label)
+
+    @admin_call
+    def remove_software_tokens(self, user_id: str) -> None:
+        admin = self._admin()
+        for credential in admin.get_credentials(user_id):
+            if credential.get("type") == "otp":
+                admin.delete_credential(user_id, credential["id"])
 
     # --- brute-force detection -----------------------------------------------------------
 

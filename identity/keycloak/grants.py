@@ -25,9 +25,18 @@ def plain_refusal(exc: OAuthError) -> bool:
     return exc.error == "invalid_grant" and "invalid user credentials" in exc.description.lower()
 
 
+# The provider's direct-grant code step (keycloak_spi_bridge LegacyDirectGrantOtp) in its own words.
+CODE_REQUIRED = "one-time code required"
+CODE_WRONG = "invalid one-time code"
+
+
 def worded_refusal(exc: OAuthError) -> str | None:
     """The reason a refusal names in its own words, or None when it says no more than "credentials"."""
     description = exc.description.lower()
+    if description == CODE_REQUIRED:
+        return "mfa_required"   # the password was right; the user's authenticator app has the rest
+    if description == CODE_WRONG:
+        return "code_mismatch"
     if "temporarily disabled" in description or "temporarily locked" in description:
         return "locked"
     if "disabled" in description:
@@ -45,19 +54,20 @@ class PasswordGrants:
         self.patience_s = patience_s   # how long a busy Keycloak is waited for before the caller is told so
 
     def grant(self, client_id: str, secret: str | None, username: str, password: str,
-              user_id: str | None = None, ticket: str | None = None) -> dict:
+              user_id: str | None = None, ticket: str | None = None, otp: str | None = None) -> dict:
         """Tokens for the user; GrantRefused (with its reason) or KeycloakUnavailable otherwise. With a
-        first-login `ticket`, Keycloak takes it in place of checking the password again."""
+        first-login `ticket`, Keycloak takes it in place of checking the password again; `otp` is the
+        code of the user's authenticator app, for one who set one up."""
         deadline = time.monotonic() + self.patience_s
         pause = 0.05
         while True:
             sent_ms = int(time.time() * 1000)
             try:
                 tokens = self.oidc.password_grant(client_id, secret, username, password, scope=self.scope,
-                                                  migration_ticket=ticket)
+                                                  migration_ticket=ticket, otp=otp)
             except OAuthError as exc:
                 if not plain_refusal(exc):
-                    raise self._worded(exc, username) from None
+                    raise self._worded(exc, username, user_id) from None
                 reason = self.refusal_reason(username, user_id, client_id, sent_ms)
                 if reason == "locked":
                     raise GrantRefused("locked") from None
@@ -83,8 +93,10 @@ class PasswordGrants:
                 MIGRATION_TICKETS.labels("used").inc()
             return tokens
 
-    def _worded(self, exc: OAuthError, username: str) -> GrantRefused:
+    def _worded(self, exc: OAuthError, username: str, user_id: str | None) -> GrantRefused:
         reason = worded_refusal(exc) or "credentials"
+        if reason == "mfa_required":
+            return GrantRefused(reason, user_id=user_id or (self.gateway.find_user(username=username) or {}).get("id"))
         if reason != "required_action":
             return GrantRefused(reason)
         # The password was right; what is missing: a confirmed sign-up, a new password in place of a
@@ -95,6 +107,8 @@ class PasswordGrants:
             return GrantRefused("not_confirmed")
         if "UPDATE_PASSWORD" in actions:
             return GrantRefused("new_password_required", user_id=user["id"])
+        if actions == ["CONFIGURE_TOTP"]:
+            return GrantRefused("mfa_setup", user_id=user["id"])
         return GrantRefused("reset_required")
 
     def refusal_reason(self, username: str, user_id: str | None, client_id: str, sent_ms: int) -> str:

@@ -157,12 +157,15 @@ class OIDC:
         return body
 
     def password_grant(self, client_id: str, client_secret: str | None, username: str, password: str,
-                       scope: str = "openid", migration_ticket: str | None = None) -> dict:
+                       scope: str = "openid", migration_ticket: str | None = None, otp: str | None = None) -> dict:
         """The password grant; with a first-login `migration_ticket` the realm's direct-grant flow
-        (keycloak_spi_bridge) takes the ticket in place of checking the password again."""
+        (keycloak_spi_bridge) takes the ticket in place of checking the password again, and `otp` is
+        the one-time code of a user with an authenticator app."""
         form = {"grant_type": "password", "username": username, "password": password, "scope": scope}
         if migration_ticket:
             form["migration_ticket"] = migration_ticket
+        if otp:
+            form["otp"] = otp
         return self._token(form, client_id, client_secret)
 
     def refresh_grant(self, client_id: str, client_secret: str | None, refresh_token: str) -> dict:

@@ -71,11 +71,14 @@ def set_password(admin, realm: str, user_id: str, password: str) -> None:
     raise PasswordRefused(_error(response) or f"HTTP {response.status_code}")
 
 
-def sign_in_ticket(admin, realm: str, user_id: str, client_id: str) -> str:
+def sign_in_ticket(admin, realm: str, user_id: str, client_id: str, code_checked: bool = False) -> str:
     """A single-use ticket standing for the user's password in `client_id`'s token request that follows
-    (the service proved the password itself: SRP). The provider mints it for the service's account only."""
+    (the service proved the password itself: SRP). The provider mints it for the service's account only.
+    `code_checked`: the service checked the user's one-time code in this sign-in too (it set their
+    authenticator app up), so Keycloak asks none."""
+    body = {"ticket_for_client": client_id, **({"code_checked": True} if code_checked else {})}
     response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/ticket",
-                     data=json.dumps({"ticket_for_client": client_id}))
+                     data=json.dumps(body))
     try:
         ticket = response.json().get("ticket") if response.status_code == 200 else None
     except ValueError:
@@ -83,6 +86,20 @@ def sign_in_ticket(admin, realm: str, user_id: str, client_id: str) -> str:
     if not isinstance(ticket, str) or not ticket:
         raise KeycloakUnavailable(f"ticket: HTTP {response.status_code}")
     return ticket
+
+
+def set_software_token(admin, realm: str, user_id: str, secret: str, code: str, label: str | None) -> bool:
+    """The user's authenticator app, as Keycloak's OTP credential of `secret` (the provider checks
+    `code` against it first, under the realm's OTP policy, and replaces any app the user had). False
+    when the code does not match: nothing changed."""
+    body = {"secret": secret, "code": code, **({"label": label} if label else {})}
+    response = _call(admin.connection.raw_post,
+                     f"realms/{realm}/legacy-migration/users/{user_id}/software-token", data=json.dumps(body))
+    if response.status_code == 204:
+        return True
+    if response.status_code == 400 and _error(response) == "invalid_code":
+        return False
+    raise KeycloakUnavailable(f"software-token: HTTP {response.status_code}")
 
 
 def record_failed_login(admin, realm: str, user_id: str) -> None:

@@ -41,3 +41,18 @@ class SpentChallenge(db.Model):
 
     block_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+
+
+class PendingSoftwareToken(db.Model):
+    """An authenticator-app secret a signed-in user asked for (AssociateSoftwareToken) and has not
+    confirmed with a code yet (VerifySoftwareToken). Sealed (AES-GCM under the service secret, bound
+    to the user): the table never holds a usable secret. Keycloak holds the confirmed one."""
+
+    __tablename__ = "pending_software_tokens"
+
+    keycloak_user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sealed_secret: Mapped[str] = mapped_column(String(255), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+
+    def __repr__(self) -> str:  # never the secret
+        return f"<PendingSoftwareToken {self.keycloak_user_id}>"

@@ -15,6 +15,9 @@ class Result(enum.Enum):
     THROTTLED = "throttled"               # too many failures from the client's address
     RESET_REQUIRED = "reset_required"
     NEW_PASSWORD_REQUIRED = "new_password_required"  # a right but temporary password: a new one first
+    MFA_REQUIRED = "mfa_required"         # a right password; now the code of the user's authenticator app
+    MFA_SETUP = "mfa_setup"               # a right password; the user must set an authenticator app up
+    CODE_MISMATCH = "code_mismatch"       # a wrong one-time code
     INVALID_SESSION = "invalid_session"   # a challenge's Session that is not one, expired or used
     PASSWORD_REFUSED = "password_refused"  # the realm's policy refused a new password (detail: its key)
     DISABLED = "disabled"                 # told only after the right password
@@ -30,10 +33,15 @@ class SignInOutcome:
     result: Result
     tokens: dict | None = field(default=None, repr=False)   # SIGNED_IN: Keycloak's token response
     path: str | None = None   # SIGNED_IN: "first_login" (the password moved just now), "native", "srp", ...
-    user_id: str | None = None    # NEW_PASSWORD_REQUIRED: whose sign-in the challenge continues
+    user_id: str | None = None    # a challenge (NEW_PASSWORD_REQUIRED, MFA_*): whose sign-in it continues
     username: str | None = None
     detail: str | None = None     # PASSWORD_REFUSED: Keycloak's message key
 
     @property
     def signed_in(self) -> bool:
         return self.result is Result.SIGNED_IN
+
+    @property
+    def password_right(self) -> bool:
+        """Keycloak found the password right: tokens, or a challenge that comes after the password."""
+        return self.result in (Result.SIGNED_IN, Result.NEW_PASSWORD_REQUIRED, Result.MFA_REQUIRED, Result.MFA_SETUP)

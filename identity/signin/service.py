@@ -27,14 +27,18 @@ LEGACY_RESULTS = {Outcome.WRONG_PASSWORD: Result.WRONG_PASSWORD, Outcome.LOCKED:
                   Outcome.MIGRATED: Result.MIGRATED, Outcome.ALREADY_MIGRATED: Result.KEYCLOAK_JUDGES}
 GRANT_RESULTS = {"credentials": Result.WRONG_PASSWORD, "locked": Result.LOCKED, "disabled": Result.DISABLED,
                  "not_confirmed": Result.NOT_CONFIRMED, "reset_required": Result.RESET_REQUIRED,
-                 "client_not_allowed": Result.CLIENT_NOT_ALLOWED, "busy": Result.BUSY}
+                 "client_not_allowed": Result.CLIENT_NOT_ALLOWED, "busy": Result.BUSY,
+                 "code_mismatch": Result.CODE_MISMATCH}
+# Refusals that come after the password was found right: the sign-in goes on with a challenge.
+CHALLENGE_RESULTS = {"new_password_required": Result.NEW_PASSWORD_REQUIRED, "mfa_required": Result.MFA_REQUIRED,
+                     "mfa_setup": Result.MFA_SETUP}
 
 
 class Grants(Protocol):
     """Keycloak's password grant (identity.keycloak.grants.PasswordGrants)."""
 
     def grant(self, client_id: str, secret: str | None, username: str, password: str,
-              user_id: str | None = None, ticket: str | None = None) -> dict: ...
+              user_id: str | None = None, ticket: str | None = None, otp: str | None = None) -> dict: ...
 
 
 class PasswordSeen(Protocol):
@@ -131,9 +135,10 @@ class SignIn:
             log.warning("could not keep what a password sign-in offered", extra={"error": type(exc).__name__})
 
     def grant_with_ticket(self, client_id: str, secret: str | None, username: str, user_id: str, ticket: str,
-                          client_ip: str | None) -> SignInOutcome:
-        """Tokens for a user the service has proved itself (SRP), with the provider's single-use ticket."""
-        return self._grant(client_id, secret, username, "", client_ip, user_id, ticket, "srp")
+                          client_ip: str | None, otp: str | None = None) -> SignInOutcome:
+        """Tokens for a user the service has proved itself (SRP, a challenge answered), with the
+        provider's single-use ticket; `otp`: the code of the user's authenticator app."""
+        return self._grant(client_id, secret, username, "", client_ip, user_id, ticket, "srp", otp)
 
     # --- Keycloak's login page: is this legacy password right? ---------------------------------
 
@@ -191,20 +196,22 @@ class SignIn:
             self.throttle.failure(client_ip)
         return LEGACY_RESULTS[attempt.outcome], attempt.ticket
 
-    def _grant(self, client_id, secret, username, password, client_ip, user_id, ticket, path) -> SignInOutcome:
+    def _grant(self, client_id, secret, username, password, client_ip, user_id, ticket, path,
+               otp=None) -> SignInOutcome:
         if not hashes.usable_password(password):
             # Never sent (a lone surrogate cannot even be encoded): Keycloak judges a stand-in no account
             # holds, so the attempt is refused and counted exactly as a wrong password.
             password = ""
         try:
-            tokens = self.grants.grant(client_id, secret, username, password, user_id=user_id, ticket=ticket)
+            tokens = self.grants.grant(client_id, secret, username, password, user_id=user_id, ticket=ticket,
+                                       otp=otp)
         except GrantRefused as refused:
-            if refused.reason == "credentials":
+            if refused.reason in ("credentials", "code_mismatch"):
                 self.throttle.failure(client_ip)
-            if refused.reason == "new_password_required":
+            if refused.reason in CHALLENGE_RESULTS:
                 if ticket is None:  # a typed password (not SRP's ticket): worth a verifier for the next sign-in
                     self.seen(refused.user_id or user_id, username, password)
-                return SignInOutcome(Result.NEW_PASSWORD_REQUIRED, user_id=refused.user_id or user_id,
+                return SignInOutcome(CHALLENGE_RESULTS[refused.reason], user_id=refused.user_id or user_id,
                                      username=username)
             return SignInOutcome(GRANT_RESULTS[refused.reason])
         except KeycloakUnavailable:

@@ -26,11 +26,15 @@ remember(WRONG_PASSWORD)  # a wrong password is a password: the secrets scan loo
 
 
 def run_client(scripts, script: str, live_service, username: str, password: str, *steps: str,
-               new_password: str = "") -> list[dict]:
-    """Run `script` with `steps`; the passwords go in the environment, never on the command line."""
+               new_password: str = "", app: dict | None = None) -> list[dict]:
+    """Run `script` with `steps`; the passwords go in the environment, never on the command line, as does
+    the secret of the user's authenticator `app` (tests.keycloak.console's account: its codes go on from
+    the last step used, and the steps the client used are recorded back)."""
     node = shutil.which("node")
     assert node, "node (v20) is needed for the client tests"
     env = {**os.environ, "COGNITO_PASSWORD": password, "COGNITO_NEW_PASSWORD": new_password}
+    if app is not None:
+        env.update(COGNITO_TOTP_SECRET=app.get("totp_secret", ""), COGNITO_TOTP_AFTER=str(app.get("totp_step", 0)))
     done = subprocess.run([node, script, "--endpoint", live_service["url"], "--user-pool-id", USER_POOL_ID,
                            "--client-id", CLIENT_ID, "--username", username, *steps],
                           cwd=scripts, env=env, capture_output=True, text=True, timeout=180)
@@ -38,15 +42,19 @@ def run_client(scripts, script: str, live_service, username: str, password: str,
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [line["step"] for line in lines] == list(steps), done.stdout[-2000:]
+    used = [line["result"]["totpStep"] for line in lines if line["ok"] and "totpStep" in line["result"]]
+    if app is not None and used:
+        app["totp_step"] = max(used)
     return lines
 
 
-def amplify(scripts, live_service, username, password, *steps, new_password=""):
-    return run_client(scripts, "amplify.mjs", live_service, username, password, *steps, new_password=new_password)
+def amplify(scripts, live_service, username, password, *steps, new_password="", app=None):
+    return run_client(scripts, "amplify.mjs", live_service, username, password, *steps, new_password=new_password,
+                      app=app)
 
 
-def identity_js(scripts, live_service, username, password, *steps):
-    return run_client(scripts, "cognito_identity.mjs", live_service, username, password, *steps)
+def identity_js(scripts, live_service, username, password, *steps, app=None):
+    return run_client(scripts, "cognito_identity.mjs", live_service, username, password, *steps, app=app)
 
 
 def ok(line: dict) -> dict:
@@ -240,3 +248,66 @@ def test_cognito_identity_js_default_sign_in_is_srp(client_scripts, live_service
     assert ok(attributes)["attributes"]["sub"] == tokens["accessToken"]["sub"]
     (wrong,) = identity_js(client_scripts, live_service, user["username"], WRONG_PASSWORD, "authenticateUserSrp")
     assert refused(wrong) == "NotAuthorizedException"
+
+
+def test_amplify_sets_up_an_authenticator_app_and_signs_in_with_its_code(client_scripts, live_service, kc_user,
+                                                                        master_admin):
+    """A settings page: setUpTOTP, verifyTOTPSetup, updateMFAPreference; the next sign-in (Amplify's
+    default, SRP) asks for the code (CONFIRM_SIGN_IN_WITH_TOTP_CODE) and confirmSignIn gives it."""
+    from tests.cognito.test_mfa import otp_credentials
+
+    user = kc_user(password="Amplify-Totp-Pass-1")
+    app: dict = {}
+    lines = amplify(client_scripts, live_service, user["username"], user["password"], "signIn", "setUpTOTP",
+                    "verifyTOTPSetup", "updateMFAPreference:totp", "fetchMFAPreference", "signOut", "signInDefault",
+                    "confirmSignIn:totp", "fetchUserAttributes", app=app)
+    sign_in, setup, verify, prefer, preference, _, again, confirm, attributes = lines
+    assert ok(sign_in)["isSignedIn"]
+    assert ok(setup) == {"secretLength": 32, "setupUri": "otpauth:"}
+    assert calls(setup) == [("AssociateSoftwareToken", 200, None)]
+    assert ok(verify) and calls(verify) == [("VerifySoftwareToken", 200, None)]
+    assert ok(prefer) == {} and calls(prefer) == [("SetUserMFAPreference", 200, None)]
+    assert ok(preference) == {"enabled": ["TOTP"], "preferred": "TOTP"}
+    assert ok(again) == {"isSignedIn": False, "signInStep": "CONFIRM_SIGN_IN_WITH_TOTP_CODE"}
+    assert calls(again) == SRP_SIGN_IN
+    assert {k: v for k, v in ok(confirm).items() if k != "totpStep"} == {"isSignedIn": True, "signInStep": "DONE"}
+    assert calls(confirm) == [("RespondToAuthChallenge", 200, None)]
+    assert ok(attributes)["attributes"]["sub"] == user["id"]
+    assert len(otp_credentials(master_admin, user["id"])) == 1  # Keycloak's own OTP credential
+
+
+def test_amplify_mfa_setup_asked_by_the_console(client_scripts, live_service, kc_user, master_admin):
+    """Support asked for an app in the console ("Configure OTP"): Amplify's sign-in shows the secret to set
+    up (CONTINUE_SIGN_IN_WITH_TOTP_SETUP, after AssociateSoftwareToken), confirmSignIn with the first code
+    ends it (VerifySoftwareToken, RespondToAuthChallenge MFA_SETUP)."""
+    user = kc_user(password="Amplify-Totp-Pass-2", requiredActions=["CONFIGURE_TOTP"])
+    sign_in, confirm, preference = amplify(client_scripts, live_service, user["username"], user["password"],
+                                           "signInDefault", "confirmSignIn:totpSetup", "fetchMFAPreference", app={})
+    assert ok(sign_in) == {"isSignedIn": False, "signInStep": "CONTINUE_SIGN_IN_WITH_TOTP_SETUP"}
+    assert calls(sign_in) == SRP_SIGN_IN + [("AssociateSoftwareToken", 200, None)]
+    assert ok(confirm)["isSignedIn"] and ok(confirm)["signInStep"] == "DONE"
+    assert calls(confirm) == [("VerifySoftwareToken", 200, None), ("RespondToAuthChallenge", 200, None)]
+    assert ok(preference)["enabled"] == ["TOTP"]
+    master_admin.change_current_realm(__import__("tests.conftest", fromlist=["TEST_REALM"]).TEST_REALM)
+    assert master_admin.get_user(user["id"])["requiredActions"] == []
+
+
+def test_an_app_set_up_at_the_login_page_is_asked_by_both_libraries(client_scripts, live_service, kc_user, browser):
+    """The app a user set up at Keycloak's own page: Amplify and amazon-cognito-identity-js are asked
+    for its code (SOFTWARE_TOKEN_MFA), and its codes sign them in."""
+    from tests.keycloak.test_login_otp import user_with_an_authenticator_app
+
+    user = user_with_an_authenticator_app(browser, live_service, kc_user, "amplify-login-page-otp@example.com")
+    from tests.cognito.test_mfa import keep_secret
+
+    keep_secret(user["totp_secret"])
+    sign_in, confirm = amplify(client_scripts, live_service, user["username"], user["password"],
+                               "signIn", "confirmSignIn:totp", app=user)
+    assert ok(sign_in) == {"isSignedIn": False, "signInStep": "CONFIRM_SIGN_IN_WITH_TOTP_CODE"}
+    assert ok(confirm)["isSignedIn"]
+    for step in ("authenticateUser:totp", "authenticateUserSrp:totp"):
+        (line,) = identity_js(client_scripts, live_service, user["username"], user["password"], step, app=user)
+        assert ok(line)["valid"] and ok(line)["accessToken"]["username"] == user["username"]
+        assert calls(line)[-1] == ("RespondToAuthChallenge", 200, None)
+    (without,) = identity_js(client_scripts, live_service, user["username"], user["password"], "authenticateUser")
+    assert refused(without) == "SOFTWARE_TOKEN_MFA"  # the password alone is not enough

@@ -289,3 +289,21 @@ def test_user_managers_get_no_password_grant(browser, keycloak_url, support_agen
     context, _, _ = console_login(browser, keycloak_url, support_agent)  # the console: the app set up
     context.close()
     refused_everywhere(totp=next_code(support_agent))  # with the app and its code: still the console only
+
+
+def test_an_app_set_up_through_the_api_is_asked_at_the_login_page(browser, live_service, kc_user, cognito,
+                                                                  master_admin):
+    """AssociateSoftwareToken and VerifySoftwareToken store Keycloak's own OTP credential: the login page
+    asks for the same app's code after the password."""
+    from tests.cognito.test_mfa import signed_in_user_with_app
+
+    user = signed_in_user_with_app(cognito, kc_user, master_admin, "Api-App-Pass-1")
+    app = App(browser, live_service)
+    app.password(user)
+    app.page.wait_for_selector("#kc-otp-login-form, body:has-text('back in the app')", timeout=WAIT)
+    assert not bool(app.back), "signed in with the password alone"
+    app.page.fill("#otp", next_code(user))
+    with app.page.expect_request(lambda r: r.url.startswith(REDIRECT), timeout=WAIT) as back:
+        app.page.click("#kc-login")
+    app.context.close()
+    assert redeem(live_service, back.value.url, app.verifier)["access_token"]

@@ -100,7 +100,7 @@ def test_the_realm_uses_the_flow_with_the_ticket_step(master_admin, realm):
     assert steps["direct-grant-validate-username"] == "REQUIRED"
     assert steps["legacy-migration-ticket-or-password"] == "REQUIRED"
     assert steps["direct-grant-legacy conditional OTP"] == "CONDITIONAL"
-    assert steps["direct-grant-validate-otp"] == "REQUIRED"
+    assert steps["legacy-direct-grant-otp"] == "REQUIRED"
 
 
 def test_the_services_first_sign_in_uses_a_ticket(cognito, live_service, legacy_user):

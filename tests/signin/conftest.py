@@ -65,7 +65,11 @@ class FakeKeycloak:
         self.failed: dict[str, int] = {}         # user id -> failures counted by brute-force detection
         self.temporary: set[str] = set()         # user ids whose password is temporary (UPDATE_PASSWORD)
         self.policy_min = 8                      # the realm's password policy: a minimum length
+        self.apps: dict[str, tuple[str, str]] = {}   # user id -> (secret, label) of their authenticator app
+        self.setup_asked: set[str] = set()       # user ids with CONFIGURE_TOTP pending (the console asked)
+        self.spent_codes: set[tuple[str, str]] = set()   # (user id, code): Keycloak takes each code once
         self._serial = itertools.count()
+        self.code_checked_tickets: set[str] = set()   # tickets minted after the service checked a code
 
     def add(self, username: str, password: str | None = None) -> str:
         user_id = str(uuid.UUID(int=next(self._serial) + 1, version=4))
@@ -111,12 +115,41 @@ class FakeKeycloak:
         found = self.credentials.get(user_id)
         return {"id": found[0], "createdDate": found[1]} if found else None
 
-    def sign_in_ticket(self, user_id, client_id):
+    def sign_in_ticket(self, user_id, client_id, code_checked=False):
         if self.down:
             raise KeycloakUnavailable("down")
         ticket = f"ticket-{next(self._serial)}"
         self.tickets[ticket] = user_id
+        if code_checked:
+            self.code_checked_tickets.add(ticket)
         return ticket
+    # identity.signin.mfa.MfaKeycloak
+    def right_code(self, secret: str) -> str:
+        """The code an authenticator app shows now for `secret` (a stand-in for TOTP)."""
+        return f"{int(hashlib.sha256(secret.encode()).hexdigest(), 16) % 1000000:06d}"
+
+    def _take_code(self, user_id: str, secret: str, code: str) -> bool:
+        if code != self.right_code(secret) or (user_id, code) in self.spent_codes:
+            return False
+        self.spent_codes.add((user_id, code))
+        return True
+
+    def software_tokens(self, user_id):
+        if self.down:
+            raise KeycloakUnavailable("down")
+        return [{"id": f"otp-{user_id}", "userLabel": self.apps[user_id][1]}] if user_id in self.apps else []
+
+    def set_software_token(self, user_id, secret, code, label):
+        if self.down:
+            raise KeycloakUnavailable("down")
+        if not self._take_code(user_id, secret, code):
+            return False
+        self.apps[user_id] = (secret, label or "Authenticator app")
+        self.setup_asked.discard(user_id)
+        return True
+
+    def remove_software_tokens(self, user_id):
+        self.apps.pop(user_id, None)
 
     def record_failed_login(self, user_id):
         self.failed[user_id] = self.failed.get(user_id, 0) + 1
@@ -124,7 +157,7 @@ class FakeKeycloak:
             self.locked.add(user_id)
 
     # identity.signin.service.Grants
-    def grant(self, client_id, secret, username, password, user_id=None, ticket=None):
+    def grant(self, client_id, secret, username, password, user_id=None, ticket=None, otp=None):
         self.grants.append((username, ticket))
         if self.down:
             raise KeycloakUnavailable("down")
@@ -135,14 +168,23 @@ class FakeKeycloak:
         found = self.ids.get(username)
         if found in self.locked:
             raise GrantRefused("locked")
+        code_checked = ticket in self.code_checked_tickets
         right = ticket is not None and self.tickets.pop(ticket, None) == found or \
             found is not None and self.passwords.get(found) == password
         if not right:
             raise GrantRefused("credentials")
+        if found in self.apps and not code_checked:
+            if otp is None:
+                raise GrantRefused("mfa_required", user_id=found)
+            if not self._take_code(found, self.apps[found][0], otp):
+                self.failed[found] = self.failed.get(found, 0) + 1
+                raise GrantRefused("code_mismatch")
         if found in self.disabled:
             raise GrantRefused("disabled")
         if found in self.temporary:
             raise GrantRefused("new_password_required", user_id=found)
+        if found in self.setup_asked:
+            raise GrantRefused("mfa_setup", user_id=found)
         return {"access_token": token_for(found, username), "refresh_token": f"refresh-{found}", "id_token": "id"}
 
 

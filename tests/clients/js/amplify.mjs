@@ -1,10 +1,11 @@
 // AWS Amplify JS v6, unchanged, pointed at the service by `userPoolEndpoint` alone; runs the steps
 // named on the command line and prints one JSON line per step (lib.mjs).
 //   COGNITO_PASSWORD=... node amplify.mjs --endpoint URL --username NAME signIn fetchAuthSession ...
-import { settings, run, getUser, claimsOf } from './lib.mjs';
+import { settings, run, getUser, claimsOf, totpCode } from './lib.mjs';
 import { Amplify } from 'aws-amplify';
 import {
   signIn, confirmSignIn, signOut, fetchAuthSession, fetchUserAttributes, getCurrentUser,
+  setUpTOTP, verifyTOTPSetup, updateMFAPreference, fetchMFAPreference,
 } from 'aws-amplify/auth';
 import { cognitoUserPoolsTokenProvider } from 'aws-amplify/auth/cognito';
 import { sharedInMemoryStorage } from 'aws-amplify/utils';
@@ -23,6 +24,10 @@ Amplify.configure({
 cognitoUserPoolsTokenProvider.setKeyValueStorage(sharedInMemoryStorage);
 
 let lastAccessToken = null;  // for `getUserWithLastToken`, never printed
+// The authenticator app's secret (base32): from the tests (COGNITO_TOTP_SECRET), or the one Amplify was
+// given while setting an app up in this process. Never printed.
+let totpSecret = process.env.COGNITO_TOTP_SECRET || null;
+let lastNextStep = null;
 
 async function session(forceRefresh) {
   const { tokens } = await fetchAuthSession({ forceRefresh });
@@ -40,8 +45,18 @@ function signInWith(authFlowType) {
   return async () => {
     const options = authFlowType ? { authFlowType } : undefined;
     const { isSignedIn, nextStep } = await signIn({ username: config.username, password: config.password, options });
+    lastNextStep = nextStep;
     return { isSignedIn, signInStep: nextStep?.signInStep };
   };
+}
+
+// confirmSignIn with the app's next code; `fromSetup`: the secret is the one the MFA_SETUP step gave.
+async function confirmWithCode(fromSetup) {
+  if (fromSetup) totpSecret = lastNextStep?.totpSetupDetails?.sharedSecret ?? null;
+  const { code, step } = await totpCode(totpSecret);
+  const { isSignedIn, nextStep } = await confirmSignIn({ challengeResponse: code });
+  lastNextStep = nextStep;
+  return { isSignedIn, signInStep: nextStep?.signInStep, totpStep: step };
 }
 
 await run(config.steps, {
@@ -54,6 +69,27 @@ await run(config.steps, {
   'confirmSignIn:newPassword': async () => {
     const { isSignedIn, nextStep } = await confirmSignIn({ challengeResponse: process.env.COGNITO_NEW_PASSWORD ?? '' });
     return { isSignedIn, signInStep: nextStep?.signInStep };
+  },
+  // SOFTWARE_TOKEN_MFA (CONFIRM_SIGN_IN_WITH_TOTP_CODE): the app's code.
+  'confirmSignIn:totp': () => confirmWithCode(false),
+  // MFA_SETUP (CONTINUE_SIGN_IN_WITH_TOTP_SETUP): the first code of the secret the step showed.
+  'confirmSignIn:totpSetup': () => confirmWithCode(true),
+  // A signed-in user's settings page: a new app, its first code, then TOTP preferred.
+  setUpTOTP: async () => {
+    const details = await setUpTOTP();
+    totpSecret = details.sharedSecret;
+    return { secretLength: totpSecret.length, setupUri: details.getSetupUri('China app').protocol };
+  },
+  verifyTOTPSetup: async () => {
+    const { code, step } = await totpCode(totpSecret);
+    await verifyTOTPSetup({ code });
+    return { totpStep: step };
+  },
+  'updateMFAPreference:totp': async () => { await updateMFAPreference({ totp: 'PREFERRED' }); },
+  'updateMFAPreference:off': async () => { await updateMFAPreference({ totp: 'DISABLED' }); },
+  fetchMFAPreference: async () => {
+    const { enabled, preferred } = await fetchMFAPreference();
+    return { enabled: enabled ?? [], preferred: preferred ?? null };
   },
   getCurrentUser: async () => {
     const { username, userId } = await getCurrentUser();

@@ -114,3 +114,40 @@ export function claimsOf(jwt) {
   return { token_use: payload.token_use, sub: payload.sub, username: payload.username ?? payload['cognito:username'],
     client_id: payload.client_id, aud: payload.aud };
 }
+
+// TOTP codes (RFC 6238: HMAC-SHA1, 6 digits, 30 s) from a base32 secret, as an authenticator app makes
+// them. Keycloak takes each code once, and the steps next to the current one: every code comes from a
+// later step than the last one used, here or before this process (COGNITO_TOTP_AFTER, the step the
+// tests used last), at most one step ahead. The step is returned so the tests can go on from it.
+// Neither the secret nor a code is ever printed.
+import { createHmac } from 'node:crypto';
+
+let lastTotpStep = Number(process.env.COGNITO_TOTP_AFTER ?? 0);
+
+function base32Bytes(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const char of text.replace(/=+$/, '').toUpperCase()) {
+    const value = alphabet.indexOf(char);
+    if (value < 0) throw new Error('the secret is not base32');
+    bits += value.toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+export async function totpCode(secret) {
+  if (!secret) throw Object.assign(new Error('no authenticator app secret'), { name: 'NoSecret' });
+  let step = Math.max(Math.floor(Date.now() / 30000), lastTotpStep + 1);
+  while (step > Math.floor(Date.now() / 30000) + 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  lastTotpStep = step;
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const digest = createHmac('sha1', base32Bytes(secret)).update(counter).digest();
+  const offset = digest[digest.length - 1] & 0x0f;
+  const number = (digest.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return { code: String(number).padStart(6, '0'), step };
+}

@@ -24,10 +24,13 @@ import org.keycloak.models.PasswordPolicy;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RoleModel;
 import org.keycloak.models.UserModel;
+import org.keycloak.models.credential.OTPCredentialModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
+import org.keycloak.models.utils.CredentialValidation;
 import org.keycloak.services.managers.AppAuthManager;
 import org.keycloak.services.managers.AuthenticationManager;
 import org.keycloak.services.managers.BruteForceProtector;
+import org.keycloak.utils.CredentialHelper;
 
 /**
  * {@code POST /realms/{realm}/legacy-migration/users/{id}/password}: the first-login migration's
@@ -95,7 +98,10 @@ public class LegacyMigrationResource {
      * {@link MigrationTicket} for that client's token request that follows, when the service has
      * itself proved the user's password (an SRP sign-in: the password never reaches the service).
      * The grant still runs the flow's username step, so a disabled or locked-out user gets no
-     * tokens. The service account can set any user's password already: this adds no power.
+     * tokens. With {@code "code_checked": true} the service has checked the user's one-time code in
+     * this sign-in as well (the code that set their authenticator app up), and the flow's code step
+     * asks none. The service account can set any user's password and authenticator app already:
+     * this adds no power.
      */
     @POST
     @Path("users/{id}/ticket")
@@ -106,8 +112,47 @@ public class LegacyMigrationResource {
         Object client = body == null ? null : body.get("ticket_for_client");
         UserModel user = target(realm, id, client instanceof String && !((String) client).isEmpty()
                 && ((String) client).length() <= 255);
-        return Response.ok(Map.of("ticket", MigrationTicket.mint(session, realm, user, (String) client)))
+        boolean codeChecked = Boolean.TRUE.equals(body.get("code_checked"));
+        return Response.ok(Map.of("ticket", MigrationTicket.mint(session, realm, user, (String) client, codeChecked)))
                 .type(MediaType.APPLICATION_JSON).build();
+    }
+
+    /**
+     * {@code POST .../users/{id}/software-token} with {@code {"secret", "code", "label"}}: the
+     * user's authenticator app (Cognito's VerifySoftwareToken), as Keycloak's own "Configure OTP"
+     * page makes it: the code checked against the secret under the realm's OTP policy, then one OTP
+     * credential of that secret in place of any the user had (Cognito keeps one software token per
+     * user), and the CONFIGURE_TOTP action done. The code is spent as a sign-in's would be. From then
+     * on the login page and the service's sign-ins ask for its codes. 400 {@code invalid_code} for a
+     * code that does not match, and nothing changes.
+     */
+    @POST
+    @Path("users/{id}/software-token")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response softwareToken(@PathParam("id") String id, Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Object secret = body == null ? null : body.get("secret");
+        Object code = body == null ? null : body.get("code");
+        Object label = body == null ? null : body.get("label");
+        UserModel user = target(realm, id, secret instanceof String && ((String) secret).length() >= 16
+                && ((String) secret).length() <= 128 && code instanceof String && !((String) code).isEmpty()
+                && ((String) code).length() <= 16 && (label == null || label instanceof String
+                && ((String) label).length() <= 255));
+        String name = label == null || ((String) label).isEmpty() ? "Authenticator app" : (String) label;
+        OTPCredentialModel model = OTPCredentialModel.createFromPolicy(realm, (String) secret, name);
+        if (!CredentialValidation.validOTP((String) code, model, realm.getOTPPolicy().getLookAheadWindow())) {
+            return error(400, "invalid_code");
+        }
+        user.credentialManager().getStoredCredentialsByTypeStream(OTPCredentialModel.TYPE).toList()
+                .forEach(old -> user.credentialManager().removeStoredCredentialById(old.getId()));
+        if (!CredentialHelper.createOTPCredential(session, realm, user, (String) code, model)) {
+            // The code was right a moment ago: only its reuse (spent meanwhile) fails here.
+            session.getTransactionManager().setRollbackOnly();
+            return error(400, "invalid_code");
+        }
+        user.removeRequiredAction(UserModel.RequiredAction.CONFIGURE_TOTP);
+        return Response.noContent().build();
     }
 
     /**

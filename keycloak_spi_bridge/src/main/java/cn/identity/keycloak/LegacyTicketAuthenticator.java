@@ -20,6 +20,8 @@ import org.keycloak.events.Errors;
 public class LegacyTicketAuthenticator extends ValidatePassword {
 
     public static final String PROVIDER_ID = "legacy-migration-ticket-or-password";
+    /** Auth note: the ticket says the service checked a one-time code too ({@link LegacyDirectGrantOtp}). */
+    static final String OTP_CHECKED_NOTE = "legacy_ticket_code_checked";
 
     @Override
     public void authenticate(AuthenticationFlowContext context) {
@@ -30,7 +32,9 @@ public class LegacyTicketAuthenticator extends ValidatePassword {
         }
         String clientId = context.getAuthenticationSession().getClient() == null ? null
                 : context.getAuthenticationSession().getClient().getClientId();
-        if (!MigrationTicket.redeem(context.getSession(), context.getRealm(), context.getUser(), clientId, ticket)) {
+        MigrationTicket.Redemption redeemed = MigrationTicket.redeem(context.getSession(), context.getRealm(),
+                context.getUser(), clientId, ticket);
+        if (redeemed == MigrationTicket.Redemption.REFUSED) {
             context.getEvent().user(context.getUser());
             context.getEvent().error(Errors.INVALID_USER_CREDENTIALS);
             Response challenge = errorResponse(Response.Status.BAD_REQUEST.getStatusCode(), "invalid_grant",
@@ -39,6 +43,9 @@ public class LegacyTicketAuthenticator extends ValidatePassword {
             return;
         }
         context.getEvent().detail("legacy_migration_ticket", "true");
+        if (redeemed == MigrationTicket.Redemption.PASSWORD_AND_CODE) {
+            context.getAuthenticationSession().setAuthNote(OTP_CHECKED_NOTE, "true");
+        }
         context.getAuthenticationSession().setAuthNote("PASSWORD_VALIDATED", "true");
         context.success("password");
     }

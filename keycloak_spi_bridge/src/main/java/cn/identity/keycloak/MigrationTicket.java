@@ -33,35 +33,48 @@ final class MigrationTicket {
     private MigrationTicket() {
     }
 
+    /** What a ticket stands for: refused, the password, or the password and a one-time code. */
+    enum Redemption { REFUSED, PASSWORD, PASSWORD_AND_CODE }
+
     static String mint(KeycloakSession session, RealmModel realm, UserModel user, String clientId) {
+        return mint(session, realm, user, clientId, false);
+    }
+
+    /** With {@code codeChecked}, the service has also checked the user's one-time code in this sign-in. */
+    static String mint(KeycloakSession session, RealmModel realm, UserModel user, String clientId,
+            boolean codeChecked) {
         byte[] bytes = new byte[32];
         RANDOM.nextBytes(bytes);
         String ticket = Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
         long expires = System.currentTimeMillis() + LIFESPAN_SECONDS * 1000;
         session.singleUseObjects().put(key(ticket), LIFESPAN_SECONDS, Map.of("realm", realm.getId(),
-                "user", user.getId(), "client", clientId, "exp", Long.toString(expires)));
+                "user", user.getId(), "client", clientId, "exp", Long.toString(expires), "code", Boolean.toString(codeChecked)));
         return ticket;
     }
 
-    /** True once for a ticket minted for this user, realm and client within its lifespan; false otherwise. */
-    static boolean redeem(KeycloakSession session, RealmModel realm, UserModel user, String clientId,
+    /** Not REFUSED once for a ticket minted for this user, realm and client within its lifespan. */
+    static Redemption redeem(KeycloakSession session, RealmModel realm, UserModel user, String clientId,
             String ticket) {
         if (ticket == null || ticket.isEmpty() || ticket.length() > 128 || user == null || clientId == null) {
-            return false;
+            return Redemption.REFUSED;
         }
         SingleUseObjectProvider store = session.singleUseObjects();
         Map<String, String> notes = store.remove(key(ticket));  // gone whatever follows: one attempt per ticket
         if (notes == null) {
-            return false;
+            return Redemption.REFUSED;
         }
         long expires;
         try {
             expires = Long.parseLong(notes.getOrDefault("exp", "0"));
         } catch (NumberFormatException malformed) {
-            return false;
+            return Redemption.REFUSED;
         }
-        return System.currentTimeMillis() < expires && realm.getId().equals(notes.get("realm"))
+        boolean valid = System.currentTimeMillis() < expires && realm.getId().equals(notes.get("realm"))
                 && user.getId().equals(notes.get("user")) && clientId.equals(notes.get("client"));
+        if (!valid) {
+            return Redemption.REFUSED;
+        }
+        return "true".equals(notes.get("code")) ? Redemption.PASSWORD_AND_CODE : Redemption.PASSWORD;
     }
 
     private static String key(String ticket) {
