@@ -1,8 +1,10 @@
 """The audit trail: one row per migration event, never a secret.
 
-Events: imported, migrated (path api or bridge), reset, locked_out, deleted.
-Rows are written in the same transaction as the change they describe, so the
-trail never claims what did not happen. `identity audit` queries it.
+Events: imported, migrated (path api or bridge), reset, locked_out, deleted;
+mfa_app_set and mfa_app_removed (a user's authenticator app, through the API).
+Rows are written in the same transaction as the change they describe, or, for a
+change Keycloak holds, once Keycloak confirmed it, so the trail never claims
+what did not happen. `identity audit` queries it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def row(event: str, at: datetime, kii_user_id=None, keycloak_user_id=None, path=
 def record(conn, event: str, at: datetime, **fields) -> None:
     """Insert within the caller's transaction (conn)."""
     conn.execute(TABLE.insert().values(**row(event, at, **fields)))
+
+
+def record_now(engine: sa.Engine, event: str, at: datetime, **fields) -> None:
+    """Insert in a transaction of its own: a change Keycloak has already made."""
+    with engine.begin() as conn:
+        record(conn, event, at, **fields)
 
 
 def query(engine: sa.Engine, user: str | None = None, since: datetime | None = None,

@@ -40,7 +40,8 @@ def bootstrap_command(username, password):
 @click.option("--until", type=click.DateTime(), help="Before this time (UTC).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 def audit_command(user, since, until, limit):
-    """The migration events (imported, migrated, reset, locked_out, deleted), one JSON line each."""
+    """The audit trail (imported, migrated, reset, locked_out, deleted, mfa_app_set, mfa_app_removed), one JSON
+    line each."""
     import json
 
     from identity.audit import query

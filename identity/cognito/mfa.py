@@ -77,7 +77,7 @@ class MfaOperations:
         if settings.get("PreferredMfa") and enabled is None:
             enabled = True   # the only method there is: preferring it needs it on
         try:
-            self.mfa.set_preference(claims["sub"], enabled)
+            self.mfa.set_preference(claims["sub"], enabled, client_ip)
         except NotSetUp:
             raise errors.InvalidParameterError("User has not verified software token mfa") from None
         return {}

@@ -17,7 +17,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 
+from identity import audit
 from identity.keycloak.errors import KeycloakUnavailable
+from identity.legacy.models import utcnow
 from identity.signin.challenges import ChallengeSessions, InvalidSession, OpenedSession
 from identity.signin.outcomes import Result, SignInOutcome
 from identity.signin.service import SignIn
@@ -101,7 +103,7 @@ class SoftwareTokenMfa:
         opened = self._open(session, ASSOCIATED, None, client_ip)
         if isinstance(opened, SignInOutcome):
             return opened
-        outcome = self._store(opened.user_id, opened.secret, code, label, client_ip)
+        outcome = self._store(opened.user_id, opened.secret, code, label, client_ip, path="mfa_setup")
         if outcome is not None:
             return outcome
         return self.sessions.seal(VERIFIED, opened.user_id, opened.username, opened.client_id, self.now())
@@ -130,15 +132,18 @@ class SoftwareTokenMfa:
         key = self.pending.get(user_id)
         if key is None:
             raise NoPendingSecret()
-        outcome = self._store(user_id, key, code, label, client_ip)
+        outcome = self._store(user_id, key, code, label, client_ip, path="settings")
         if outcome is None:
             self.pending.forget(user_id)
         return outcome
 
-    def set_preference(self, user_id: str, enabled: bool | None) -> None:
+    def set_preference(self, user_id: str, enabled: bool | None, client_ip: str | None = None) -> None:
         """Enabled false removes the user's app; true requires one (NotSetUp otherwise); None leaves it."""
         if enabled is False:
+            had = bool(self.keycloak.software_tokens(user_id))
             self.keycloak.remove_software_tokens(user_id)
+            if had:
+                self._audit("mfa_app_removed", user_id, client_ip, "settings")
         elif enabled is True and not self.keycloak.software_tokens(user_id):
             raise NotSetUp()
 
@@ -160,7 +165,8 @@ class SoftwareTokenMfa:
             return SignInOutcome(Result.INVALID_SESSION)
         return opened
 
-    def _store(self, user_id: str, key: str, code: str, label: str | None, client_ip) -> SignInOutcome | None:
+    def _store(self, user_id: str, key: str, code: str, label: str | None, client_ip,
+               path: str) -> SignInOutcome | None:
         try:
             stored = self.keycloak.set_software_token(user_id, key, code, label)
         except KeycloakUnavailable:
@@ -168,7 +174,12 @@ class SoftwareTokenMfa:
         if not stored:
             self.throttle.failure(client_ip)
             return SignInOutcome(Result.CODE_MISMATCH)
+        self._audit("mfa_app_set", user_id, client_ip, path)
         return None
+
+    def _audit(self, event: str, user_id: str, client_ip: str | None, path: str) -> None:
+        audit.record_now(self.verifiers.engine, event, utcnow(), keycloak_user_id=user_id, client=client_ip,
+                         path=path)
 
     def _grant(self, client_id, secret, opened: OpenedSession, client_ip, otp: str | None = None,
                code_checked: bool = False) -> SignInOutcome:

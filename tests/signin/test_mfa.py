@@ -128,8 +128,11 @@ def test_a_signed_in_users_app(mfa, keycloak, engine):
     with pytest.raises(NoPendingSecret):  # used up
         mfa.verify(user_id, keycloak.right_code(secret), None, IP)
     mfa.set_preference(user_id, True)
-    mfa.set_preference(user_id, False)
+    mfa.set_preference(user_id, False, IP)
     assert not mfa.enabled(user_id)
+    from identity import audit
+    trail = [(e["event"], e["path"], e["client"]) for e in audit.query(engine, user=user_id)]
+    assert trail == [("mfa_app_set", "settings", IP), ("mfa_app_removed", "settings", IP)]
     with pytest.raises(NotSetUp):
         mfa.set_preference(user_id, True)
 
