@@ -14,6 +14,7 @@ import requests
 from playwright.sync_api import expect
 
 from identity.keycloak.bootstrap import bootstrap
+from tests.busy import DEADLINE_S, refused_as_busy
 from tests.cognito.test_hosted_ui import REDIRECT, pkce
 from tests.conftest import TEST_REALM
 from tests.keycloak.console import WAIT, console_login, console_url, next_code, set_up_authenticator_app, wrong_code
@@ -266,24 +267,23 @@ def test_the_bootstrap_repairs_a_one_time_code_step_cut_short(master_admin, real
     assert bootstrap(master_admin, realm) == []
 
 
-def test_user_managers_get_no_password_grant(browser, keycloak_url, support_agent, cognito):
+def test_user_managers_get_no_password_grant(browser, keycloak_url, support_agent, cognito, master_admin):
     """Whoever may manage users signs in at the login page, with its one-time code; a password grant
     (Keycloak's token endpoint, the service's InitiateAuth) would open the Admin API without one."""
     token_url = f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token"
 
     def grant(client_id, **extra):
-        # Keycloak answers "Invalid user credentials" (400) while its brute-force bookkeeping of the
-        # previous refusal still runs (identity/keycloak/grants.py): asked again, as the service does,
-        # until it judges this request.
-        deadline = time.monotonic() + 10
+        # Asked again while Keycloak is still busy recording the previous refusal (tests/busy.py).
+        deadline = time.monotonic() + DEADLINE_S
         while True:
+            since_ms = int(time.time() * 1000)
             response = requests.post(token_url, timeout=10, data={
                 "grant_type": "password", "client_id": client_id, "username": support_agent["username"],
                 "password": support_agent["password"], "scope": "openid", **extra})
-            busy = response.status_code == 400 and "Invalid user credentials" in response.text
-            if not busy or time.monotonic() > deadline:
+            if response.status_code != 400 or time.monotonic() > deadline or \
+                    not refused_as_busy(master_admin, support_agent["id"], since_ms):
                 return response
-            time.sleep(0.3)
+            time.sleep(0.2)
 
     def refused_everywhere(**extra):
         for client_id in ("admin-cli", "mobile"):
