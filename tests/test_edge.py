@@ -210,7 +210,7 @@ def edge(realm, database_url, live_service, smtp, dev_env, keycloak_url, tmp_pat
     (prefix / "conf.d").mkdir()
     keycloak = urlsplit(keycloak_url)
     render_template(nginx_environment(
-        IDENTITY_PUBLIC_HOST="127.0.0.1", IDENTITY_KEYCLOAK_REALM=R,
+        IDENTITY_PUBLIC_HOST="127.0.0.1", IDENTITY_KEYCLOAK_REALM=R, IDENTITY_USER_POOL_ID="cn-north-1_china",
         IDENTITY_ADMIN_ALLOW="127.0.0.2",  # the suite connects from 127.0.0.1: outside the list
         NGINX_PUBLIC_LISTEN=f"127.0.0.1:{public_port}", NGINX_ADMIN_LISTEN=f"127.0.0.1:{admin_port}",
         NGINX_REDIRECT_LISTEN=f"127.0.0.1:{redirect_port}",
@@ -300,7 +300,7 @@ def test_nginx_serves_the_login_page_login_actions_resources_and_hosted_ui(edge,
     info = session.get(f"{edge['public']}/oauth2/userInfo", timeout=10,
                        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"})
     assert info.status_code == 200 and info.json()["sub"] == user["id"]
-    discovery = session.get(f"{edge['public']}/realms/{R}/.well-known/openid-configuration", timeout=10).json()
+    discovery = session.get(f"{edge['public']}/cn-north-1_china/.well-known/openid-configuration", timeout=10).json()
     assert discovery["issuer"] == f"{edge['public']}/realms/{R}"
     assert session.get(discovery["jwks_uri"], timeout=10).json()["keys"]
     logout = session.get(f"{edge['public']}/logout", allow_redirects=False, timeout=10, params={"client_id": "mobile"})

@@ -86,11 +86,12 @@ def build_service(cfg, legacy, idle=None):
     from identity.keycloak.oidc import OIDC
 
     engine, realm, secret = db.engine, cfg["KEYCLOAK_REALM"], _service_secret(cfg)
-    oidc = OIDC(cfg["KEYCLOAK_URL"], realm, cfg["PUBLIC_BASE_URL"], float(cfg["KEYCLOAK_TIMEOUT"]))
+    oidc = OIDC(cfg["KEYCLOAK_URL"], realm, cfg["PUBLIC_BASE_URL"], float(cfg["KEYCLOAK_TIMEOUT"]),
+                user_pool_id=cfg["USER_POOL_ID"])
     keycloak = KeycloakGateway(AdminSession.from_config(cfg), realm)
     clients = AppClients(public=[cfg["KEYCLOAK_APP_CLIENT_ID"]], confidential=dict(cfg["APP_CLIENT_SECRETS"] or {}))
     s = _sign_in(cfg, engine, legacy, oidc, keycloak, secret, idle)
-    tokens = AccessTokens(oidc, clients)
+    tokens = AccessTokens(oidc, clients, keycloak)
     mailer = _mailer(cfg)
     delivery = CodeDelivery(_codes(cfg, engine, secret), mailer, s.sign_in.throttle, keycloak, s.migration.store,
                             prevent_user_existence_errors=bool(cfg["PREVENT_USER_EXISTENCE_ERRORS"]))

@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 import time
+from typing import Protocol
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -13,7 +14,7 @@ from joserfc.jwk import KeySet
 
 from identity.cognito import errors
 from identity.cognito.clients import AppClients
-from identity.keycloak.errors import KeycloakUnavailable, OAuthError
+from identity.keycloak.errors import KeycloakUnavailable
 from identity.keycloak.oidc import OIDC
 from identity.metrics import JWKS_FETCHES
 
@@ -34,9 +35,15 @@ def token_kid(token: str) -> str | None:
     return kid if isinstance(kid, str) and kid else None
 
 
+class Sessions(Protocol):
+    """Is the user's Keycloak session alive and signed in to the client (identity.keycloak.gateway)?"""
+
+    def session_alive(self, user_id: str, session_id: str, client_id: str) -> bool: ...
+
+
 class AccessTokens:
-    def __init__(self, oidc: OIDC, clients: AppClients):
-        self.oidc, self.clients = oidc, clients
+    def __init__(self, oidc: OIDC, clients: AppClients, sessions: Sessions):
+        self.oidc, self.clients, self.sessions = oidc, clients, sessions
         self._jwks: tuple[float, KeySet] | None = None   # (fetched at, keys)
         self._jwks_tried: float | None = None             # the last fetch started, failed or not
         self._jwks_lock = threading.Lock()
@@ -79,8 +86,11 @@ class AccessTokens:
             raise errors.NotAuthorizedError("Invalid Access Token") from None
         if claims.get("token_use") != "access" or claims.get("client_id") not in self.clients:
             raise errors.NotAuthorizedError("Invalid Access Token")
-        try:
-            self.oidc.userinfo(token)
-        except OAuthError:
-            raise errors.AccessTokenRevokedError() from None
+        session_id = claims.get("sid") or claims.get("origin_jti")
+        if not isinstance(session_id, str) or not isinstance(claims.get("sub"), str):
+            raise errors.NotAuthorizedError("Invalid Access Token")
+        # Signed and unexpired is not enough: a global sign-out or a revoked refresh token ends the
+        # session the token belongs to, and with it the token (Cognito's rule).
+        if not self.sessions.session_alive(claims["sub"], session_id, claims["client_id"]):
+            raise errors.AccessTokenRevokedError()
         return claims

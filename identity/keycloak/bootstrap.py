@@ -39,6 +39,8 @@ class Settings:
     mail_from: str = "no-reply@example.cn"
     # Confidential app clients (IDENTITY_APP_CLIENT_SECRETS): client id -> secret.
     app_client_secrets: dict[str, str] = field(default_factory=dict)
+    # The Cognito user pool id the apps are configured with: the tokens' issuer is {base}/{it}.
+    user_pool_id: str = "cn-north-1_china"
     config_dir: Path = CONFIG_DIR
 
     @classmethod
@@ -55,6 +57,7 @@ class Settings:
             smtp_host=cfg["SMTP_HOST"], smtp_port=int(cfg["SMTP_PORT"]), smtp_starttls=bool(cfg["SMTP_STARTTLS"]),
             smtp_tls=bool(cfg["SMTP_TLS"]), mail_from=cfg["MAIL_FROM"],
             app_client_secrets={str(k): str(v) for k, v in dict(cfg["APP_CLIENT_SECRETS"] or {}).items()},
+            user_pool_id=cfg["USER_POOL_ID"],
         )
 
 
@@ -81,6 +84,7 @@ def load_template(name: str, settings: Settings):
         # Keycloak's realm API keeps these as strings.
         "smtp_host": settings.smtp_host, "smtp_port": str(settings.smtp_port), "mail_from": settings.mail_from,
         "smtp_starttls": str(settings.smtp_starttls).lower(), "smtp_tls": str(settings.smtp_tls).lower(),
+        "user_pool_id": settings.user_pool_id,
     }
 
     def fill(match: re.Match) -> str:

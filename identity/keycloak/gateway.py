@@ -120,6 +120,11 @@ class KeycloakGateway:
     def sign_in_ticket(self, user_id: str, client_id: str, code_checked: bool = False) -> str:
         return passwords.sign_in_ticket(self._admin(), self.realm, user_id, client_id, code_checked)
 
+    @admin_call
+    def session_alive(self, user_id: str, session_id: str, client_id: str) -> bool:
+        """Whether an access token's session still stands (what Keycloak's userinfo would say)."""
+        return passwords.session_alive(self._admin(), self.realm, user_id, session_id, client_id)
+
     # --- authenticator apps (Keycloak's OTP credentials) ----------------------------------
 
     @admin_call

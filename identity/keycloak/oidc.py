@@ -60,11 +60,15 @@ def forwarded_headers(public_base_url: str) -> dict[str, str]:
 
 
 class OIDC:
-    def __init__(self, internal_url: str, realm: str, public_base_url: str, timeout: float):
+    def __init__(self, internal_url: str, realm: str, public_base_url: str, timeout: float,
+                 user_pool_id: str | None = None):
         self.server_url = internal_url.rstrip("/")
         self.base = f"{internal_url.rstrip('/')}/realms/{realm}/protocol/openid-connect"
         self.realm_url = f"{internal_url.rstrip('/')}/realms/{realm}"
-        self.issuer = f"{public_base_url.rstrip('/')}/realms/{realm}"
+        # Cognito's shape, {base}/{user pool id}: the app clients' ID and access tokens carry it
+        # (keycloak_spi_bridge's CognitoIssuerMapper); Keycloak's own is {base}/realms/{realm}.
+        self.issuer = f"{public_base_url.rstrip('/')}/{user_pool_id}" if user_pool_id else \
+            f"{public_base_url.rstrip('/')}/realms/{realm}"
         self.headers = forwarded_headers(public_base_url)
         self.timeout = timeout
         self.realm = realm

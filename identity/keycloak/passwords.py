@@ -102,6 +102,17 @@ def set_software_token(admin, realm: str, user_id: str, secret: str, code: str, 
     raise KeycloakUnavailable(f"software-token: HTTP {response.status_code}")
 
 
+def session_alive(admin, realm: str, user_id: str, session_id: str, client_id: str) -> bool:
+    """The user's Keycloak session is alive, the user enabled, and signed in to `client_id`."""
+    response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/session",
+                     data=json.dumps({"session": session_id, "client": client_id}))
+    if response.status_code == 204:
+        return True
+    if response.status_code in (400, 404):   # (400: not a session id the provider would look up)
+        return False
+    raise KeycloakUnavailable(f"session: HTTP {response.status_code}")
+
+
 def record_failed_login(admin, realm: str, user_id: str) -> None:
     """A wrong password the service judged (SRP), counted by Keycloak's brute-force detection."""
     response = _call(admin.connection.raw_post, f"realms/{realm}/legacy-migration/users/{user_id}/failed-login",

@@ -2,8 +2,9 @@
 
 Keycloak is the authority (sessions, revocation, the login page); these
 endpoints translate Cognito's paths to Keycloak's, always with the public
-issuer (X-Forwarded-* from the public base URL), so tokens name
-``{PUBLIC_BASE_URL}/realms/{realm}`` and ``{iss}/.well-known/*`` answers here.
+base URL (X-Forwarded-* from it), so tokens name Cognito's issuer shape,
+``{PUBLIC_BASE_URL}/{IDENTITY_USER_POOL_ID}``, and ``{iss}/.well-known/*``
+answers here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from identity.admission import Overloaded
 from identity.cognito.clients import OAuthClientError
+from identity.cognito.errors import CognitoError
+from identity.cognito.sessions import user_attributes
 from identity.keycloak import keycloak
 from identity.keycloak.oidc import KeycloakUnavailable, OAuthError
 
@@ -56,14 +59,14 @@ def _cached(name: str, fetch) -> dict:
     return entry[1]
 
 
-def _realm_or_404(realm: str) -> None:
-    if realm != current_app.config["KEYCLOAK_REALM"]:
+def _pool_or_404(pool: str) -> None:
+    if pool != current_app.config["USER_POOL_ID"]:
         abort(404)
 
 
-@bp.get("/realms/<realm>/.well-known/jwks.json")
-def jwks(realm):
-    _realm_or_404(realm)
+@bp.get("/<pool>/.well-known/jwks.json")
+def jwks(pool):
+    _pool_or_404(pool)
     try:
         keys = _cached(f"jwks:{_service().oidc.issuer}", _service().tokens.jwks)
     except KeycloakUnavailable:
@@ -73,9 +76,9 @@ def jwks(realm):
     return response
 
 
-@bp.get("/realms/<realm>/.well-known/openid-configuration")
-def openid_configuration(realm):
-    _realm_or_404(realm)
+@bp.get("/<pool>/.well-known/openid-configuration")
+def openid_configuration(pool):
+    _pool_or_404(pool)
     service = _service()
     try:
         document = dict(_cached(f"discovery:{service.oidc.issuer}", service.oidc.discovery))
@@ -135,12 +138,17 @@ def userinfo():
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return jsonify(error="invalid_token"), 401
+    service = _service()
     try:
-        return jsonify(_service().oidc.userinfo(header[7:].strip()))
-    except OAuthError:
+        # Cognito's verifier and session check (Keycloak's userinfo refuses Cognito's issuer), then
+        # the user's attributes as GetUser reads them, in Cognito's userInfo shape.
+        claims = service.tokens.verify(header[7:].strip())
+        user = service.keycloak.get_user(claims["sub"])
+    except CognitoError:
         return jsonify(error="invalid_token"), 401
     except KeycloakUnavailable:
         return jsonify(error="temporarily_unavailable"), 503
+    return jsonify({"username": user["username"], **{a["Name"]: a["Value"] for a in user_attributes(user)}})
 
 
 @bp.post("/oauth2/revoke")

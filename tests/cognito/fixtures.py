@@ -136,7 +136,7 @@ def live_service(app, realm, database_url, secret_client, smtp, dev_env, live_po
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield {"url": f"http://127.0.0.1:{port}", "app": service_app,
-           "issuer": f"http://127.0.0.1:{port}/realms/{realm.realm}", "secret": secret_client}
+           "issuer": f"http://127.0.0.1:{port}/cn-north-1_china", "secret": secret_client}
     server.shutdown()
 
 

@@ -20,9 +20,7 @@ POOL_ID = "cn-north-1_china"
 
 def pycognito_srp(cognito, username: str, password: str) -> dict:
     """pycognito's SRP client, unchanged (AWSSRP.authenticate_user: InitiateAuth, then the answer), on a
-    boto3 client pointed at the service. (pycognito's Cognito class also checks the tokens' issuer to be
-    `{endpoint}/{user_pool_id}`, Cognito's shape, which Keycloak's `/realms/{realm}` issuer is not:
-    docs/sign-in.md.)"""
+    boto3 client pointed at the service."""
     return AWSSRP(username=username, password=password, pool_id=POOL_ID, client_id="mobile",
                   client=cognito).authenticate_user()
 
@@ -180,3 +178,23 @@ def test_new_password_required_after_a_temporary_password(live_service, cognito,
     assert sign_in(cognito, user["username"], "After-Temp-Pass-1")["AuthenticationResult"]["AccessToken"]
     answer_, _ = srp_exchange(cognito, user["username"], "After-Temp-Pass-1")
     assert respond(cognito, answer_)["AuthenticationResult"]["AccessToken"]
+
+
+def test_pycognito_cognito_class_signs_in_and_verifies_the_tokens(live_service, kc_user, cognito):
+    """pycognito's high-level class, unchanged, pointed at the service by its endpoint alone: SRP, then its
+    own token check (keys from {endpoint}/{pool}/.well-known/jwks.json, issuer {endpoint}/{pool}, Cognito's
+    shape), the user's attributes, and a refresh."""
+    from pycognito import Cognito
+
+    user = kc_user(password="Pycognito-Class-1", email="pycognito-class@example.com", emailVerified=True)
+    sign_in(cognito, user["username"], user["password"])   # keeps the SRP verifier
+    app = Cognito(POOL_ID, "mobile", username=user["username"],
+                  boto3_client_kwargs={"endpoint_url": live_service["url"]})
+    app.authenticate(password=user["password"])
+    assert app.access_claims["sub"] == user["id"] and app.access_claims["iss"] == live_service["issuer"]
+    assert app.id_claims["aud"] == "mobile" and app.id_claims["cognito:username"] == user["username"]
+    found = app.get_user()
+    assert found.email == "pycognito-class@example.com"
+    before = app.access_token
+    app.renew_access_token()
+    assert app.access_token != before and app.access_claims["sub"] == user["id"]

@@ -24,6 +24,7 @@ import org.keycloak.models.PasswordPolicy;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.RoleModel;
 import org.keycloak.models.UserModel;
+import org.keycloak.models.UserSessionModel;
 import org.keycloak.models.credential.OTPCredentialModel;
 import org.keycloak.models.credential.PasswordCredentialModel;
 import org.keycloak.models.utils.CredentialValidation;
@@ -153,6 +154,32 @@ public class LegacyMigrationResource {
         }
         user.removeRequiredAction(UserModel.RequiredAction.CONFIGURE_TOTP);
         return Response.noContent().build();
+    }
+
+    /**
+     * {@code POST .../users/{id}/session} with {@code {"session": "<sid>", "client": "<client id>"}}:
+     * 204 while the user's session is alive, enabled, and signed in to that client; 404 otherwise (a
+     * global sign-out, a revoked refresh token, an expired or unknown session). The service asks it of
+     * every access token it accepts, as Keycloak's userinfo would, which refuses tokens carrying
+     * Cognito's issuer ({@link CognitoIssuerMapper}).
+     */
+    @POST
+    @Path("users/{id}/session")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response sessionAlive(@PathParam("id") String id, Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Object sid = body == null ? null : body.get("session");
+        Object clientId = body == null ? null : body.get("client");
+        UserModel user = target(realm, id, sid instanceof String && !((String) sid).isEmpty()
+                && ((String) sid).length() <= 64 && clientId instanceof String && !((String) clientId).isEmpty()
+                && ((String) clientId).length() <= 255);
+        ClientModel client = realm.getClientByClientId((String) clientId);
+        UserSessionModel userSession = session.sessions().getUserSession(realm, (String) sid);
+        boolean alive = user.isEnabled() && client != null && userSession != null
+                && user.getId().equals(userSession.getUser().getId())
+                && userSession.getAuthenticatedClientSessionByClient(client.getId()) != null;
+        return alive ? Response.noContent().build() : error(404, "session_not_active");
     }
 
     /**
