@@ -70,7 +70,7 @@ def test_nginx_routes_to_compose_services_and_existing_paths():
         assert variable in COMPOSE["services"]["nginx"]["environment"], variable
     routes = {str(rule) for rule in create_app({"DATABASE_URL": "sqlite://"}).url_map.iter_rules()}
     for path in ("/", "/oauth2/authorize", "/oauth2/token", "/logout", "/healthz",
-                 "/realms/<realm>/.well-known/jwks.json", "/realms/<realm>/.well-known/openid-configuration"):
+                 "/<pool>/.well-known/jwks.json", "/<pool>/.well-known/openid-configuration"):
         assert path in routes, path
     # What the public server lets through is held by tests/test_edge.py, with nginx running this file.
 

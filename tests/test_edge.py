@@ -301,7 +301,7 @@ def test_nginx_serves_the_login_page_login_actions_resources_and_hosted_ui(edge,
                        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"})
     assert info.status_code == 200 and info.json()["sub"] == user["id"]
     discovery = session.get(f"{edge['public']}/cn-north-1_china/.well-known/openid-configuration", timeout=10).json()
-    assert discovery["issuer"] == f"{edge['public']}/realms/{R}"
+    assert discovery["issuer"] == f"{edge['public']}/cn-north-1_china"   # Cognito's shape: {base}/{pool}
     assert session.get(discovery["jwks_uri"], timeout=10).json()["keys"]
     logout = session.get(f"{edge['public']}/logout", allow_redirects=False, timeout=10, params={"client_id": "mobile"})
     assert logout.status_code == 302

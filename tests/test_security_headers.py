@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from tests.conftest import TEST_REALM
+
 SERVICE_CSP = "default-src 'none'; frame-ancestors 'none'"
 KEYCLOAK_CSP = "frame-src 'self'; frame-ancestors 'self'; object-src 'none';"  # Keycloak's default for a realm
 
@@ -24,7 +26,8 @@ def test_jwks_stays_cacheable_and_login_page_keeps_keycloaks_policy(live_service
     jwks = requests.get(live_service["issuer"] + "/.well-known/jwks.json", timeout=10)
     assert "max-age=300" in jwks.headers["Cache-Control"]
     # The login page (through the development proxy) keeps Keycloak's own rules: it frames itself.
-    page = requests.get(live_service["issuer"] + "/protocol/openid-connect/auth", timeout=10, params={
+    realm_url = f"{live_service['url']}/realms/{TEST_REALM}"   # Keycloak's paths (the issuer is Cognito's)
+    page = requests.get(realm_url + "/protocol/openid-connect/auth", timeout=10, params={
         "client_id": "mobile", "response_type": "code", "redirect_uri": "http://127.0.0.1:8000/oauth2/idpresponse",
         "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         "code_challenge_method": "S256"})
@@ -32,7 +35,7 @@ def test_jwks_stays_cacheable_and_login_page_keeps_keycloaks_policy(live_service
     assert page.headers["Content-Security-Policy"] == KEYCLOAK_CSP
     assert page.headers["X-Frame-Options"] == "SAMEORIGIN"
     # The account console is not among the proxy's paths: the service's own 404, with its own policy.
-    account = requests.get(live_service["issuer"] + "/account", timeout=10)
+    account = requests.get(realm_url + "/account", timeout=10)
     assert account.status_code == 404
     assert account.headers["Content-Security-Policy"] == SERVICE_CSP
     assert account.headers["X-Frame-Options"] == "DENY"

@@ -95,9 +95,18 @@ def test_the_provider_endpoint_refuses_anonymous_and_ordinary_users(keycloak_url
     url = f"{keycloak_url}/realms/{TEST_REALM}/legacy-migration/users/{user['id']}/password"
     assert requests.post(url, json={"password": "Anything-1"}, timeout=10).status_code == 401
     nobody = kc_user(password="Plain-User-Pass-1")
-    token = requests.post(f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token", timeout=10, data={
-        "grant_type": "password", "client_id": "mobile", "username": nobody["username"],
-        "password": "Plain-User-Pass-1", "scope": "openid"}).json()["access_token"]
+
+    def token_of(client_id: str) -> str:
+        return requests.post(f"{keycloak_url}/realms/{TEST_REALM}/protocol/openid-connect/token", timeout=10, data={
+            "grant_type": "password", "client_id": client_id, "username": nobody["username"],
+            "password": "Plain-User-Pass-1", "scope": "openid"}).json()["access_token"]
+
+    # An app token names Cognito's issuer, which Keycloak takes from no bearer: not even authenticated.
+    app_token = token_of("mobile")
+    assert requests.post(url, json={"password": "Anything-1"}, timeout=10,
+                         headers={"Authorization": f"Bearer {app_token}"}).status_code == 401
+    # A token of Keycloak's own issuer (admin-cli): the user is known, and refused.
+    token = token_of("admin-cli")
     answer = requests.post(url, json={"password": "Anything-1"}, timeout=10,
                            headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 403

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -30,10 +33,13 @@ def test_tokens_carry_cognito_claims(realm, keycloak_url, kc_user, master_admin)
     tokens = password_grant(keycloak_url, realm.realm, "mobile", user["username"], user["password"])
     # Keycloak counts the seconds left after issuing; the service reports the lifetime (test_oidc).
     assert tokens["expires_in"] in (3599, 3600)
-    issuer = f"{keycloak_url}/realms/{realm.realm}"
+    # Cognito's shape: the base Keycloak answered at, then the user pool id (keycloak_spi_bridge's
+    # CognitoIssuerMapper); the refresh token keeps Keycloak's own, which its refresh grant checks.
+    issuer = f"{keycloak_url}/cn-north-1_china"
 
     id_token = decode(tokens["id_token"], keycloak_url, realm.realm)
     assert id_token["iss"] == issuer
+    assert "at_hash" not in id_token   # as Cognito's API sign-in: the hosted UI's keeps it
     assert id_token["aud"] == "mobile"
     assert id_token["token_use"] == "id"
     assert id_token["cognito:username"] == user["username"]
@@ -51,6 +57,9 @@ def test_tokens_carry_cognito_claims(realm, keycloak_url, kc_user, master_admin)
     assert isinstance(id_token["origin_jti"], str) and id_token["origin_jti"]
 
     access = decode(tokens["access_token"], keycloak_url, realm.realm)
+    assert access["iss"] == issuer
+    refresh = json.loads(base64.urlsafe_b64decode(tokens["refresh_token"].split(".")[1] + "=="))
+    assert refresh["iss"] == f"{keycloak_url}/realms/{realm.realm}"
     # The lifetime is the access token's; the ID token copies its exp, with an iat read a moment later.
     assert access["exp"] - access["iat"] == 3600
     assert id_token["exp"] == access["exp"] and 0 <= id_token["iat"] - access["iat"] <= 1
