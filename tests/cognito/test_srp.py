@@ -198,3 +198,50 @@ def test_pycognito_cognito_class_signs_in_and_verifies_the_tokens(live_service, 
     before = app.access_token
     app.renew_access_token()
     assert app.access_token != before and app.access_claims["sub"] == user["id"]
+
+
+def pycognito_app(live_service, username: str):
+    from pycognito import Cognito
+
+    return Cognito(POOL_ID, "mobile", username=username, boto3_client_kwargs={"endpoint_url": live_service["url"]})
+
+
+def test_pycognito_cognito_class_for_a_kii_user_migrated_at_the_login_page(live_service, legacy_user):
+    """A Kii user whose first sign-in was at Keycloak's login page (the bridge migrated them there): the
+    service kept the verifier, so pycognito's SRP sign-in works next."""
+    from tests.cognito.test_hosted_ui import browser_code
+
+    user = legacy_user(password="Kii-Login-Page-Srp-1")
+    browser_code(live_service, user["username"], user["password"])
+    app = pycognito_app(live_service, user["username"])
+    app.authenticate(password=user["password"])
+    assert app.access_claims["sub"] == user["id"] and app.id_claims["custom:kii_user_id"] == user["kii_user_id"]
+
+
+def test_pycognito_cognito_class_for_a_console_reset_user(live_service, kc_user, master_admin):
+    from pycognito.exceptions import ForceChangePasswordException
+
+    user = kc_user(password="Before-Console-Reset-1")
+    master_admin.change_current_realm(TEST_REALM)
+    master_admin.set_user_password(user["id"], "Console-Temporary-1", temporary=True)
+    remember("Console-Temporary-1", "Chosen-With-Pycognito-1")
+    app = pycognito_app(live_service, user["username"])
+    with pytest.raises(ForceChangePasswordException):
+        app.authenticate(password="Console-Temporary-1")
+    app.new_password_challenge("Console-Temporary-1", "Chosen-With-Pycognito-1")
+    assert app.access_claims["sub"] == user["id"]
+    pycognito_app(live_service, user["username"]).authenticate(password="Chosen-With-Pycognito-1")
+
+
+def test_pycognito_cognito_class_for_a_user_with_an_authenticator_app(live_service, cognito, kc_user, master_admin):
+    from pycognito.exceptions import SoftwareTokenMFAChallengeException
+
+    from tests.cognito.test_mfa import signed_in_user_with_app
+    from tests.keycloak.console import next_code
+
+    user = signed_in_user_with_app(cognito, kc_user, master_admin, "Pycognito-Totp-Pass-1")
+    app = pycognito_app(live_service, user["username"])
+    with pytest.raises(SoftwareTokenMFAChallengeException) as info:
+        app.authenticate(password=user["password"])
+    app.respond_to_software_token_mfa_challenge(next_code(user), info.value.get_tokens())
+    assert app.access_claims["sub"] == user["id"] and app.id_claims["iss"] == live_service["issuer"]
