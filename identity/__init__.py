@@ -15,6 +15,7 @@ def create_app(test_config=None):
     # Every table's model, so the metadata is whole for Alembic's comparisons (the models import
     # db; db imports none of them).
     from identity import audit  # noqa: F401
+    from identity.access_keys import models as access_key_models  # noqa: F401
     from identity.codes import models as code_models  # noqa: F401
     from identity.cognito import models as cognito_models  # noqa: F401
     from identity.importer import models as import_models  # noqa: F401

@@ -54,6 +54,7 @@ def audit_command(user, since, until, limit):
 
 
 def init_app(app) -> None:
+    from identity.access_keys.cli import access_keys_cli
     from identity.importer.cli import import_profiles_command, migration_cli
     from identity.legacy.cli import legacy_cli
 
@@ -62,3 +63,4 @@ def init_app(app) -> None:
     app.cli.add_command(import_profiles_command)
     app.cli.add_command(migration_cli)
     app.cli.add_command(audit_command)
+    app.cli.add_command(access_keys_cli)

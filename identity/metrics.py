@@ -82,3 +82,6 @@ class _State:
 def init_app(app) -> None:
     app.extensions["metrics"] = _State(app)
     app.register_blueprint(bp)
+ADMIN_REQUESTS = Counter("identity_admin_requests_total", "SigV4-signed admin operations by operation and "
+                         "outcome (ok, or Cognito's error name: a refused signature, key or grant)",
+                         ["operation", "outcome"])

@@ -24,7 +24,7 @@ LEAKS = ("Traceback (most recent call last)", 'File "/', "sqlalchemy.", "pymysql
 
 
 @pytest.fixture(scope="module")
-def fuzz_target(realm, database_url, secret_client, smtp, dev_env):
+def fuzz_target(app, realm, database_url, secret_client, smtp, dev_env):  # app: the schema migrated
     port = free_port()
     app = live_app(realm, database_url, port, APP_CLIENT_SECRETS={SECRET_CLIENT: secret_client},
                    SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, BRIDGE_SECRET=dev_env["IDENTITY_BRIDGE_SECRET"],

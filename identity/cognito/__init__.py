@@ -75,6 +75,8 @@ def build_service(cfg, legacy, idle=None):
     from identity.cognito.accounts import AccountOperations
     from identity.cognito.clients import AppClients
     from identity.cognito.delivery import CodeDelivery
+    from identity.access_keys.service import AccessKeys
+    from identity.cognito.admin import AdminOperations
     from identity.cognito.mfa import MfaOperations
     from identity.cognito.passwords import PasswordOperations
     from identity.cognito.service import CognitoService
@@ -102,6 +104,8 @@ def build_service(cfg, legacy, idle=None):
         accounts=AccountOperations(delivery, keycloak, s.migration, tokens, clients,
                                    signup_hours=int(cfg["SIGNUP_CODE_HOURS"]), password_seen=s.sign_in.seen),
         mfa=MfaOperations(s.mfa, tokens),
+        admin=AdminOperations(keycloak, s.migration.store, s.mfa, cfg["USER_POOL_ID"]),
+        access_keys=AccessKeys(engine, secret),
         tokens=tokens, sign_in=s.sign_in, verifiers=s.verifiers, migration=s.migration, keycloak=keycloak,
         oidc=oidc, clients=clients, mailer=mailer)
 

@@ -9,13 +9,16 @@ import json
 import logging
 import re
 import uuid
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
 from identity.admission import Overloaded
-from identity.cognito import errors, schemas
+from identity import audit
+from identity.cognito import errors, schemas, sigv4
 from identity.keycloak.errors import KeycloakUnavailable
-from identity.metrics import OPERATION_SECONDS
+from identity.legacy.models import utcnow as audit_now
+from identity.metrics import ADMIN_REQUESTS, OPERATION_SECONDS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("cognito", __name__)
@@ -44,7 +47,12 @@ OPERATIONS = {
     "AssociateSoftwareToken": ("mfa.associate_software_token", schemas.AssociateSoftwareTokenSchema()),
     "VerifySoftwareToken": ("mfa.verify_software_token", schemas.VerifySoftwareTokenSchema()),
     "SetUserMFAPreference": ("mfa.set_user_mfa_preference", schemas.SetUserMfaPreferenceSchema()),
+    # The admin operations: SigV4-signed by an access key granted the operation (docs/admin-api.md).
+    "AdminGetUser": ("admin.admin_get_user", schemas.AdminUserSchema()),
+    "AdminDisableUser": ("admin.admin_disable_user", schemas.AdminUserSchema()),
+    "AdminEnableUser": ("admin.admin_enable_user", schemas.AdminUserSchema()),
 }
+SIGNED = frozenset(name for name in OPERATIONS if name.startswith("Admin"))
 
 
 def _response(body: dict, status: int = 200, error_type: str | None = None) -> Response:
@@ -78,13 +86,56 @@ def dispatch():
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise errors.InvalidParameterError("The request body is not valid JSON.") from None
     method, schema = OPERATIONS[operation]
+    service = current_app.extensions["cognito"].service
+    caller = _signed_by(service, operation, raw) if operation in SIGNED else None
     try:
         with current_app.extensions["admission"].admit("cognito"), OPERATION_SECONDS.labels(operation).time():
             validated = schemas.load(schema, body)
-            service = current_app.extensions["cognito"].service
-            return _response(service.operation(method)(validated, request.remote_addr))
+            if caller is not None:
+                validated["_caller"] = caller
+            answer = service.operation(method)(validated, request.remote_addr)
     except Overloaded:
         raise errors.TooManyRequestsError() from None
+    except errors.CognitoError as exc:
+        if caller is not None:
+            ADMIN_REQUESTS.labels(operation, exc.type).inc()
+        raise
+    if caller is not None:
+        ADMIN_REQUESTS.labels(operation, "ok").inc()
+    return _response(answer)
+
+
+def _signed_by(service, operation: str, raw: bytes) -> str:
+    """The name of the access key that signed this request and may call `operation`; Cognito's refusal
+    otherwise, counted and in the audit trail."""
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    received_host = (request.environ.get("werkzeug.proxy_fix.orig") or {}).get("HTTP_HOST") or request.host
+    received = sigv4.Received(request.method, request.scheme, tuple(dict.fromkeys([received_host, base.netloc])),
+                              request.path, request.environ.get("QUERY_STRING", ""), request.headers, raw)
+    keys = service.access_keys
+    found = {}
+
+    def secret_for(key_id: str):
+        key = keys.lookup(key_id)
+        found["key"] = key
+        return key.secret if key is not None and key.enabled else None
+
+    try:
+        sigv4.verify(received, secret_for, region=service.admin.region)
+        key = found["key"]
+        if not key.allows(operation):
+            raise errors.AccessDeniedError(
+                f"User: arn:aws:iam::000000000000:user/{key.name} is not authorized to perform: cognito-idp:{operation} "
+                f"on resource: arn:aws:cognito-idp:{service.admin.region}:000000000000:userpool/{service.admin.pool} "
+                f"because no identity-based policy allows the cognito-idp:{operation} action")
+    except errors.CognitoError as exc:
+        ADMIN_REQUESTS.labels(operation, exc.type).inc()
+        key = found.get("key")
+        audit.record_now(service.access_keys.engine, "admin_refused", audit_now(), client=request.remote_addr,
+                         path="admin", detail={"operation": operation, "error": exc.type,
+                                               "access_key": key.name if key is not None else None})
+        raise
+    return key.name
 
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')

@@ -69,6 +69,28 @@ class UserNotConfirmedError(CognitoError):
     message = "User is not confirmed."
 
 
+class MissingAuthenticationTokenError(CognitoError):
+    type = "MissingAuthenticationTokenException"
+    message = "Missing Authentication Token"
+
+
+class IncompleteSignatureError(CognitoError):
+    type = "IncompleteSignatureException"
+
+
+class InvalidSignatureError(CognitoError):
+    type = "InvalidSignatureException"
+
+
+class UnrecognizedClientError(CognitoError):
+    type = "UnrecognizedClientException"
+    message = "The security token included in the request is invalid."
+
+
+class AccessDeniedError(CognitoError):
+    type = "AccessDeniedException"
+
+
 class ResourceNotFoundError(CognitoError):
     type = "ResourceNotFoundException"
 

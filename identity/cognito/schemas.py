@@ -138,6 +138,11 @@ class SetUserMfaPreferenceSchema(AccessTokenSchema):
     EmailMfaSettings = fields.Nested(MfaSettingsSchema)
 
 
+class AdminUserSchema(_Base):
+    UserPoolId = fields.String(required=True, validate=validate.Length(min=1, max=55))
+    Username = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
 def load(schema: Schema, body) -> dict:
     if not isinstance(body, dict):
         raise InvalidParameterError("The request body must be a JSON object.")

@@ -12,6 +12,8 @@ from typing import Callable
 
 from identity.codes.mail import MailQueue
 from identity.cognito.accounts import AccountOperations
+from identity.access_keys.service import AccessKeys
+from identity.cognito.admin import AdminOperations
 from identity.cognito.clients import AppClients
 from identity.cognito.mfa import MfaOperations
 from identity.cognito.passwords import PasswordOperations
@@ -30,6 +32,8 @@ class CognitoService:
     passwords: PasswordOperations  # ForgotPassword, ConfirmForgotPassword, ChangePassword
     accounts: AccountOperations   # SignUp and its codes, attributes, DeleteUser
     mfa: MfaOperations            # AssociateSoftwareToken, VerifySoftwareToken, SetUserMFAPreference
+    admin: AdminOperations        # the SigV4-signed admin operations
+    access_keys: AccessKeys       # who may sign them
     tokens: AccessTokens
     sign_in: SignIn               # also the bridge's
     verifiers: Verifiers          # the SRP verifiers (the bridge's password-set)
