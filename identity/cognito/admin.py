@@ -13,13 +13,17 @@ from __future__ import annotations
 
 from identity import audit
 from identity.cognito import errors
+from identity.cognito.passwords import set_new_password
 from identity.cognito.mfa import user_mfa_fields
 from identity.cognito.sessions import user_attributes
+from identity.keycloak.errors import PasswordRefused
 from identity.keycloak.gateway import KeycloakGateway
+from identity.legacy.migration import LegacyMigration
 from identity.legacy.identifiers import normalise_identifiers
 from identity.legacy.models import utcnow
 from identity.legacy.store import LegacyStore
 from identity.signin.mfa import SoftwareTokenMfa
+from identity.signin.service import SignIn
 
 
 def user_status(user: dict, has_password: bool) -> str:
@@ -37,8 +41,10 @@ def user_status(user: dict, has_password: bool) -> str:
 
 
 class AdminOperations:
-    def __init__(self, keycloak: KeycloakGateway, store: LegacyStore, mfa: SoftwareTokenMfa, user_pool_id: str):
-        self.keycloak, self.store, self.mfa, self.pool = keycloak, store, mfa, user_pool_id
+    def __init__(self, keycloak: KeycloakGateway, migration: LegacyMigration, sign_in: SignIn, mfa: SoftwareTokenMfa,
+                 user_pool_id: str):
+        self.keycloak, self.migration, self.sign_in, self.mfa, self.pool = keycloak, migration, sign_in, mfa, user_pool_id
+        self.store: LegacyStore = migration.store
         self.region = user_pool_id.partition("_")[0]   # Cognito's: the pool id's prefix
 
     def _pool(self, request: dict) -> None:
@@ -46,6 +52,9 @@ class AdminOperations:
             raise errors.ResourceNotFoundError(f"User pool {request['UserPoolId'][:64]} does not exist.")
 
     def _user(self, request: dict) -> dict:
+        return self._user_and_row(request)[0]
+
+    def _user_and_row(self, request: dict) -> tuple[dict, object]:
         """The Keycloak user a Username names: a Kii user by loginName, email or phone, else Keycloak's
         username or email. UserNotFoundException otherwise (backends may know who exists)."""
         self._pool(request)
@@ -58,7 +67,9 @@ class AdminOperations:
             found = self.keycloak.find_user(email=name) if "@" in name else self.keycloak.find_user(username=name)
         if found is None:
             raise errors.UserNotFoundError("User does not exist.")
-        return found
+        if row is None or row["keycloak_user_id"] != found["id"]:
+            row = self.store.for_keycloak_user(found["id"])
+        return found, row
 
     def _audit(self, event: str, user: dict, request: dict, client_ip: str | None) -> None:
         audit.record_now(self.store.engine, event, utcnow(), keycloak_user_id=user["id"], path="admin",
@@ -88,4 +99,31 @@ class AdminOperations:
         user = self._user(request)
         self.keycloak.update_user(user["id"], {**user, "enabled": True})
         self._audit("admin_enabled", user, request, client_ip)
+        return {}
+
+    def admin_set_user_password(self, request: dict, client_ip=None) -> dict:
+        """Permanent: the user's password from now on; else temporary (FORCE_CHANGE_PASSWORD: the next
+        sign-in asks for a new one). A Kii user's legacy hash ends either way."""
+        user, row = self._user_and_row(request)
+        temporary = not request.get("Permanent", False)
+        try:
+            set_new_password(self.keycloak, self.migration, self.sign_in, user, row, request["Password"], client_ip,
+                             via="admin", temporary=temporary)
+        except PasswordRefused as exc:
+            raise errors.policy_refusal(exc.error) from None
+        self._audit("admin_password_set", user, request, client_ip)
+        return {}
+
+    def admin_user_global_sign_out(self, request: dict, client_ip=None) -> dict:
+        user = self._user(request)
+        self.keycloak.logout_user(user["id"])
+        self._audit("admin_signed_out", user, request, client_ip)
+        return {}
+
+    def admin_delete_user(self, request: dict, client_ip=None) -> dict:
+        """Gone from Keycloak, and nothing of theirs stays in the legacy store."""
+        user = self._user(request)
+        self.keycloak.delete_user(user["id"])
+        self.migration.forget_user(user["id"], client=client_ip)
+        self._audit("admin_deleted", user, request, client_ip)
         return {}

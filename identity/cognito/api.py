@@ -51,6 +51,9 @@ OPERATIONS = {
     "AdminGetUser": ("admin.admin_get_user", schemas.AdminUserSchema()),
     "AdminDisableUser": ("admin.admin_disable_user", schemas.AdminUserSchema()),
     "AdminEnableUser": ("admin.admin_enable_user", schemas.AdminUserSchema()),
+    "AdminSetUserPassword": ("admin.admin_set_user_password", schemas.AdminSetUserPasswordSchema()),
+    "AdminUserGlobalSignOut": ("admin.admin_user_global_sign_out", schemas.AdminUserSchema()),
+    "AdminDeleteUser": ("admin.admin_delete_user", schemas.AdminUserSchema()),
 }
 SIGNED = frozenset(name for name in OPERATIONS if name.startswith("Admin"))
 

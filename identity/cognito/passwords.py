@@ -22,6 +22,18 @@ from identity.signin.service import SignIn
 
 log = logging.getLogger(__name__)
 
+def set_new_password(keycloak: KeycloakGateway, migration: LegacyMigration, sign_in: SignIn, user: dict, row,
+                     password: str, client_ip: str | None, via: str, temporary: bool = False) -> None:
+    """A new password for the user (a reset by code, an administrator's): Keycloak holds it, a Kii
+    user's legacy hash goes for good (never both), the SRP verifier follows it, and a lockout earned
+    with the old one ends. PasswordRefused when the realm's policy refuses it; nothing changed then."""
+    keycloak.set_password(user["id"], password, temporary)
+    if row is not None and row["state"] != MigrationState.migrated.value:
+        migration.mark_migrated(row["kii_user_id"], via=via, client=client_ip)
+    sign_in.seen(user["id"], user["username"], password)
+    keycloak.clear_brute_force(user["id"])
+
+
 class PasswordOperations:
     def __init__(self, delivery: CodeDelivery, keycloak: KeycloakGateway, migration: LegacyMigration,
                  sign_in: SignIn, tokens: AccessTokens, oidc: OIDC, clients: AppClients, reset_minutes: int = 60):
@@ -51,15 +63,11 @@ class PasswordOperations:
         if not allowed:  # a stand-in code is never sent: even a lucky guess sets nothing
             raise errors.CodeMismatchError()
         try:
-            self.keycloak.set_password(user["id"], request["Password"])
+            set_new_password(self.keycloak, self.migration, self.sign_in, user, row, request["Password"], client_ip,
+                             via="api")
         except PasswordRefused as exc:
             self.delivery.codes.release(code_id)  # the code stays good for a better password
             raise errors.policy_refusal(exc.error) from None
-        if row is not None and row["state"] != MigrationState.migrated.value:
-            self.migration.mark_migrated(row["kii_user_id"], via="api", client=client_ip)
-        self.sign_in.seen(user["id"], user["username"], request["Password"])
-        # A user locked out by failed attempts starts afresh with the new password.
-        self.keycloak.clear_brute_force(user["id"])
         log.info("password reset", extra={"keycloak_user_id": user["id"], "at": utcnow().isoformat()})
         return {}
 

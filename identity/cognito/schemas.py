@@ -143,6 +143,11 @@ class AdminUserSchema(_Base):
     Username = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
+class AdminSetUserPasswordSchema(AdminUserSchema):
+    Password = fields.String(required=True, validate=NewPassword)
+    Permanent = fields.Boolean(load_default=False)
+
+
 def load(schema: Schema, body) -> dict:
     if not isinstance(body, dict):
         raise InvalidParameterError("The request body must be a JSON object.")

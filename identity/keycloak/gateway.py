@@ -91,9 +91,9 @@ class KeycloakGateway:
     # --- passwords -----------------------------------------------------------------------
 
     @admin_call
-    def set_password(self, user_id: str, password: str) -> None:
+    def set_password(self, user_id: str, password: str, temporary: bool = False) -> None:
         """A password the user chose (the realm's policy applies); PasswordRefused when it refuses."""
-        passwords.set_password(self._admin(), self.realm, user_id, password)
+        passwords.set_password(self._admin(), self.realm, user_id, password, temporary)
 
     @admin_call
     def migrate_password(self, user_id: str, password: str, ticket_for: str | None) -> tuple[bool, str | None]:

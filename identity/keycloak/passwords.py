@@ -61,11 +61,12 @@ def migrate_password(admin, realm: str, user_id: str, password: str,
     raise PasswordRefused(_error(response) or f"HTTP {response.status_code}")
 
 
-def set_password(admin, realm: str, user_id: str, password: str) -> None:
-    """Keycloak holds `password` for the user when this returns (a reset: the realm's policy applies)."""
+def set_password(admin, realm: str, user_id: str, password: str, temporary: bool = False) -> None:
+    """Keycloak holds `password` for the user when this returns (a reset: the realm's policy applies);
+    `temporary`: to be replaced at the next sign-in (Keycloak's UPDATE_PASSWORD)."""
     connection = admin.connection
     response = _call(connection.raw_put, f"admin/realms/{realm}/users/{user_id}/reset-password",
-                     data=json.dumps({"type": "password", "value": password, "temporary": False}))
+                     data=json.dumps({"type": "password", "value": password, "temporary": temporary}))
     if response.status_code == 204:
         return
     raise PasswordRefused(_error(response) or f"HTTP {response.status_code}")

@@ -141,3 +141,40 @@ def test_the_key_list_never_shows_a_secret(live_service, access_key):
     assert mine == {"AccessKeyId": key["AccessKeyId"], "Name": key["Name"], "Enabled": True,
                     "Operations": ["AdminGetUser"]}
     assert key["SecretAccessKey"] not in json.dumps(listed)
+
+
+def test_set_password_on_a_kii_user_ends_the_legacy_hash(live_service, access_key, legacy_user, cognito):
+    from tests.cognito.fixtures import store_row
+
+    admin = admin_client(live_service, access_key("AdminSetUserPassword", "AdminGetUser"))
+    kii = legacy_user(password="Kii-Admin-Old-1")
+    remember("Set-By-Backend-1", "Temporary-By-Backend-1")
+    admin.admin_set_user_password(UserPoolId=POOL_ID, Username=kii["username"], Password="Set-By-Backend-1",
+                                  Permanent=True)
+    row = store_row(live_service["app"], kii["kii_user_id"])
+    assert row.state.value == "migrated" and row.password_hash is None   # never both
+    assert error_of(lambda: sign_in(cognito, kii["username"], "Kii-Admin-Old-1"))[0] == "NotAuthorizedException"
+    assert sign_in(cognito, kii["username"], "Set-By-Backend-1")["AuthenticationResult"]["AccessToken"]
+
+    admin.admin_set_user_password(UserPoolId=POOL_ID, Username=kii["username"], Password="Temporary-By-Backend-1")
+    assert admin.admin_get_user(UserPoolId=POOL_ID, Username=kii["username"])["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    assert sign_in(cognito, kii["username"], "Temporary-By-Backend-1")["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    assert error_of(lambda: admin.admin_set_user_password(UserPoolId=POOL_ID, Username=kii["username"],
+                                                          Password="short", Permanent=True))[0] in (
+        "InvalidPasswordException", "InvalidParameterException")
+
+
+def test_global_sign_out_and_delete(live_service, access_key, legacy_user, cognito):
+    from tests.cognito.fixtures import store_row
+
+    admin = admin_client(live_service, access_key("AdminUserGlobalSignOut", "AdminDeleteUser", "AdminGetUser"))
+    kii = legacy_user(password="Kii-Admin-Old-2")
+    tokens = sign_in(cognito, kii["username"], kii["password"])["AuthenticationResult"]
+    admin.admin_user_global_sign_out(UserPoolId=POOL_ID, Username=kii["username"])
+    assert error_of(lambda: cognito.initiate_auth(AuthFlow="REFRESH_TOKEN_AUTH", ClientId="mobile", AuthParameters={
+        "REFRESH_TOKEN": tokens["RefreshToken"]}))[0] == "NotAuthorizedException"
+    admin.admin_delete_user(UserPoolId=POOL_ID, Username=kii["username"])
+    assert error_of(lambda: admin.admin_get_user(UserPoolId=POOL_ID, Username=kii["username"]))[0] == \
+        "UserNotFoundException"
+    assert store_row(live_service["app"], kii["kii_user_id"]) is None
+    assert error_of(lambda: sign_in(cognito, kii["username"], kii["password"]))[0] == "NotAuthorizedException"

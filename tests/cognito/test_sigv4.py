@@ -100,3 +100,19 @@ def test_a_wrong_secret_region_or_clock_is_refused():
     assert verify(signed(when=old), now=old + timedelta(minutes=4)) == KEY_ID
     with pytest.raises(errors.InvalidSignatureError, match="not yet current"):
         verify(signed(), now=datetime.utcnow() - timedelta(minutes=6))
+
+
+@pytest.mark.parametrize("actions, state, has_password, status", [
+    ([], None, True, "CONFIRMED"),
+    (["UPDATE_PASSWORD"], None, True, "FORCE_CHANGE_PASSWORD"),
+    (["VERIFY_EMAIL"], None, True, "UNCONFIRMED"),
+    ([], "pending", False, "CONFIRMED"),          # a Kii user not migrated yet: the old password signs in
+    ([], "reset_required", False, "RESET_REQUIRED"),
+    ([], "migrated", True, "CONFIRMED"),
+    ([], None, False, "RESET_REQUIRED"),
+])
+def test_user_status(actions, state, has_password, status):
+    from identity.cognito.admin import user_status
+
+    user = {"requiredActions": actions, "attributes": {"migration_state": [state]} if state else {}}
+    assert user_status(user, has_password) == status
