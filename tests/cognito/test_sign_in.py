@@ -397,7 +397,7 @@ def test_malformed_requests_get_the_cognito_error_shape(live_service, body, targ
 
 def test_unknown_operation(live_service):
     response = requests.post(live_service["url"] + "/", data=b"{}", timeout=10,
-                             headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.AdminDeleteUser"})
+                             headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.CreateUserPool"})
     assert response.status_code == 400 and response.json()["__type"] == "UnknownOperationException"
 
 
