@@ -104,7 +104,7 @@ def build_service(cfg, legacy, idle=None):
         accounts=AccountOperations(delivery, keycloak, s.migration, tokens, clients,
                                    signup_hours=int(cfg["SIGNUP_CODE_HOURS"]), password_seen=s.sign_in.seen),
         mfa=MfaOperations(s.mfa, tokens),
-        admin=AdminOperations(keycloak, s.migration, s.sign_in, s.mfa, cfg["USER_POOL_ID"]),
+        admin=AdminOperations(keycloak, s.migration, s.sign_in, cfg["USER_POOL_ID"]),
         access_keys=AccessKeys(engine, secret),
         tokens=tokens, sign_in=s.sign_in, verifiers=s.verifiers, migration=s.migration, keycloak=keycloak,
         oidc=oidc, clients=clients, mailer=mailer)

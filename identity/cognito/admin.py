@@ -22,7 +22,6 @@ from identity.legacy.migration import LegacyMigration
 from identity.legacy.identifiers import normalise_identifiers
 from identity.legacy.models import utcnow
 from identity.legacy.store import LegacyStore
-from identity.signin.mfa import SoftwareTokenMfa
 from identity.signin.service import SignIn
 
 
@@ -41,9 +40,8 @@ def user_status(user: dict, has_password: bool) -> str:
 
 
 class AdminOperations:
-    def __init__(self, keycloak: KeycloakGateway, migration: LegacyMigration, sign_in: SignIn, mfa: SoftwareTokenMfa,
-                 user_pool_id: str):
-        self.keycloak, self.migration, self.sign_in, self.mfa, self.pool = keycloak, migration, sign_in, mfa, user_pool_id
+    def __init__(self, keycloak: KeycloakGateway, migration: LegacyMigration, sign_in: SignIn, user_pool_id: str):
+        self.keycloak, self.migration, self.sign_in, self.pool = keycloak, migration, sign_in, user_pool_id
         self.store: LegacyStore = migration.store
         self.region = user_pool_id.partition("_")[0]   # Cognito's: the pool id's prefix
 
@@ -85,7 +83,7 @@ class AdminOperations:
         created = int(user.get("createdTimestamp") or 0) / 1000
         return {"Username": user["username"], "UserAttributes": attributes, "UserCreateDate": created,
                 "UserLastModifiedDate": created, "Enabled": bool(user.get("enabled")),
-                "UserStatus": user_status(user, has_password), **user_mfa_fields(self.mfa, user["id"])}
+                "UserStatus": user_status(user, has_password), **user_mfa_fields(user)}
 
     def admin_disable_user(self, request: dict, client_ip=None) -> dict:
         """The user cannot sign in, and every session of theirs ends (their tokens with it)."""

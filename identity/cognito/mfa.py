@@ -23,9 +23,10 @@ def mfa_refusal(outcome: SignInOutcome) -> errors.CognitoError:
     return errors.InternalError()
 
 
-def user_mfa_fields(mfa: SoftwareTokenMfa, user_id: str) -> dict:
-    """GetUser's MFA fields: the authenticator app, the only method and so the preferred one."""
-    if not mfa.enabled(user_id):
+def user_mfa_fields(user: dict) -> dict:
+    """GetUser's MFA fields: the authenticator app, the only method and so the preferred one. Keycloak's
+    user representation says whether the user has one (`totp`), so no further call is made."""
+    if not user.get("totp"):
         return {}
     return {"UserMFASettingList": [SOFTWARE_TOKEN_MFA], "PreferredMfaSetting": SOFTWARE_TOKEN_MFA}
 

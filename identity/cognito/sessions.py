@@ -196,7 +196,7 @@ class Sessions:
         claims = self.tokens.verify(request["AccessToken"])
         user = self.keycloak.get_user(claims["sub"])
         return {"Username": user["username"], "UserAttributes": user_attributes(user),
-                **user_mfa_fields(self.mfa, user["id"])}
+                **user_mfa_fields(user)}
 
     def global_sign_out(self, request: dict, client_ip=None) -> dict:
         claims = self.tokens.verify(request["AccessToken"])
