@@ -1,5 +1,7 @@
-"""SigV4 verification (identity.cognito.sigv4) without servers: requests signed by boto3's own client,
-captured before they leave, verified; then each way of altering one refused with Cognito's error."""
+"""SigV4 verification (identity.cognito.sigv4) without servers: requests signed by boto3's own client
+(real boto3, real signatures; only the sending is skipped, to alter a request byte by byte and move the
+clock), verified; then each way of altering one refused with Cognito's error. The same refusals over
+HTTP, against the running service, Keycloak and MariaDB: tests/cognito/test_admin_api.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Authenticator-app MFA (identity.signin.mfa.SoftwareTokenMfa): SOFTWARE_TOKEN_MFA, MFA_SETUP, and a
-signed-in user's app, against the in-memory Keycloak stand-in (the end-to-end suite is
-tests/cognito/test_mfa.py)."""
+signed-in user's app, against the in-memory Keycloak stand-in of tests/signin/conftest.py, a unit test of the use case by
+design: the same flows run against the real Keycloak, its provider and MariaDB in
+tests/cognito/test_mfa.py, tests/clients/test_amplify.py and tests/keycloak/test_login_otp.py."""
 
 from __future__ import annotations
 
