@@ -77,6 +77,7 @@ def build_service(cfg, legacy, idle=None):
     from identity.cognito.delivery import CodeDelivery
     from identity.access_keys.service import AccessKeys
     from identity.cognito.admin import AdminOperations
+    from identity.cognito.directory import AdminDirectory
     from identity.cognito.mfa import MfaOperations
     from identity.cognito.passwords import PasswordOperations
     from identity.cognito.service import CognitoService
@@ -97,14 +98,17 @@ def build_service(cfg, legacy, idle=None):
     mailer = _mailer(cfg)
     delivery = CodeDelivery(_codes(cfg, engine, secret), mailer, s.sign_in.throttle, keycloak, s.migration.store,
                             prevent_user_existence_errors=bool(cfg["PREVENT_USER_EXISTENCE_ERRORS"]))
+    sessions = Sessions(s.sign_in, s.srp, s.new_password, s.mfa, oidc, clients, tokens, keycloak)
+    admin = AdminOperations(keycloak, s.migration, s.sign_in, sessions, delivery, cfg["USER_POOL_ID"],
+                            reset_minutes=int(cfg["RESET_CODE_MINUTES"]))
     return CognitoService(
-        sessions=Sessions(s.sign_in, s.srp, s.new_password, s.mfa, oidc, clients, tokens, keycloak),
+        sessions=sessions,
         passwords=PasswordOperations(delivery, keycloak, s.migration, s.sign_in, tokens, oidc, clients,
                                      reset_minutes=int(cfg["RESET_CODE_MINUTES"])),
         accounts=AccountOperations(delivery, keycloak, s.migration, tokens, clients,
                                    signup_hours=int(cfg["SIGNUP_CODE_HOURS"]), password_seen=s.sign_in.seen),
         mfa=MfaOperations(s.mfa, tokens),
-        admin=AdminOperations(keycloak, s.migration, s.sign_in, cfg["USER_POOL_ID"]),
+        admin=admin, directory=AdminDirectory(keycloak, admin),
         access_keys=AccessKeys(engine, secret),
         tokens=tokens, sign_in=s.sign_in, verifiers=s.verifiers, migration=s.migration, keycloak=keycloak,
         oidc=oidc, clients=clients, mailer=mailer)

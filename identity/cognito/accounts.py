@@ -41,6 +41,35 @@ def keycloak_attributes(attributes: list[dict]) -> tuple[dict, str | None]:
     return result, email
 
 
+def admin_attributes(attributes: list[dict]) -> tuple[dict, str | None, bool | None]:
+    """As keycloak_attributes, for an administrator, who may also say the email and phone are verified:
+    (attributes, email, email verified or None when not said)."""
+    said = {item["Name"]: item["Value"].strip().lower() == "true" for item in attributes
+            if item["Name"] in ("email_verified", "phone_number_verified")}
+    result, email = keycloak_attributes([item for item in attributes if item["Name"] not in said])
+    if "phone_number_verified" in said:
+        result["phone_number_verified"] = ["true" if said["phone_number_verified"] else "false"]
+    return result, email, said.get("email_verified")
+
+
+def merged_attributes(user: dict, attributes: dict) -> dict:
+    """The user's Keycloak attributes with these set; a new phone number is unverified unless said."""
+    current = user.get("attributes") or {}
+    merged = {**current, **attributes}
+    if "phone_number" in attributes and attributes["phone_number"] != current.get("phone_number") \
+            and "phone_number_verified" not in attributes:
+        merged["phone_number_verified"] = ["false"]  # a new number is unverified, as in Cognito
+    return merged
+
+
+def without_attributes(user: dict, stored: list[str]) -> dict:
+    """The user's Keycloak attributes without these (stored names: deletable())."""
+    attributes = {name: values for name, values in (user.get("attributes") or {}).items() if name not in stored}
+    if "phone_number" in stored:
+        attributes.pop("phone_number_verified", None)  # no number, nothing verified
+    return attributes
+
+
 def deletable(name: str) -> str:
     """The Keycloak attribute a Cognito attribute a user may delete is stored as."""
     if name in ATTRIBUTE_NAMES:
@@ -122,11 +151,7 @@ class AccountOperations:
         claims = self.tokens.verify(request["AccessToken"])
         attributes, email = keycloak_attributes(request["UserAttributes"])
         user = self.keycloak.get_user(claims["sub"])
-        current = user.get("attributes") or {}
-        merged = {**current, **attributes}
-        if "phone_number" in attributes and attributes["phone_number"] != current.get("phone_number"):
-            merged["phone_number_verified"] = ["false"]  # a new number is unverified, as in Cognito
-        update = {"attributes": merged}
+        update = {"attributes": merged_attributes(user, attributes)}
         issued = None
         if email and email != user.get("email"):
             if self.keycloak.find_users(email=email) or self.store.find(email=email):
@@ -172,10 +197,7 @@ class AccountOperations:
         names = request["UserAttributeNames"]
         stored = [deletable(name) for name in names]
         user = self.keycloak.get_user(claims["sub"])
-        attributes = {name: values for name, values in (user.get("attributes") or {}).items() if name not in stored}
-        if "phone_number" in stored:
-            attributes.pop("phone_number_verified", None)  # no number, nothing verified
-        self.keycloak.update_user(user["id"], {**user, "attributes": attributes})
+        self.keycloak.update_user(user["id"], {**user, "attributes": without_attributes(user, stored)})
         return {}
 
     def delete_user(self, request: dict, client_ip=None) -> dict:

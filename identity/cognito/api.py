@@ -54,8 +54,20 @@ OPERATIONS = {
     "AdminSetUserPassword": ("admin.admin_set_user_password", schemas.AdminSetUserPasswordSchema()),
     "AdminUserGlobalSignOut": ("admin.admin_user_global_sign_out", schemas.AdminUserSchema()),
     "AdminDeleteUser": ("admin.admin_delete_user", schemas.AdminUserSchema()),
+    "AdminCreateUser": ("admin.admin_create_user", schemas.AdminCreateUserSchema()),
+    "AdminResetUserPassword": ("admin.admin_reset_user_password", schemas.AdminUserSchema()),
+    "AdminUpdateUserAttributes": ("admin.admin_update_user_attributes", schemas.AdminUpdateUserAttributesSchema()),
+    "AdminDeleteUserAttributes": ("admin.admin_delete_user_attributes", schemas.AdminDeleteUserAttributesSchema()),
+    "AdminInitiateAuth": ("admin.admin_initiate_auth", schemas.AdminInitiateAuthSchema()),
+    "AdminRespondToAuthChallenge": ("admin.admin_respond_to_auth_challenge",
+                                    schemas.AdminRespondToAuthChallengeSchema()),
+    "ListUsers": ("directory.list_users", schemas.ListUsersSchema()),
+    "ListUsersInGroup": ("directory.list_users_in_group", schemas.ListUsersInGroupSchema()),
+    "AdminAddUserToGroup": ("directory.admin_add_user_to_group", schemas.AdminGroupSchema()),
+    "AdminRemoveUserFromGroup": ("directory.admin_remove_user_from_group", schemas.AdminGroupSchema()),
+    "AdminListGroupsForUser": ("directory.admin_list_groups_for_user", schemas.AdminListGroupsForUserSchema()),
 }
-SIGNED = frozenset(name for name in OPERATIONS if name.startswith("Admin"))
+SIGNED = frozenset(name for name in OPERATIONS if name.startswith(("Admin", "List")))
 
 
 def _response(body: dict, status: int = 200, error_type: str | None = None) -> Response:

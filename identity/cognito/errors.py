@@ -159,3 +159,8 @@ POLICY_MESSAGES = {
 def policy_refusal(keycloak_key: str) -> InvalidPasswordError:
     """Keycloak's refusal of a password (its message key) as Cognito words it."""
     return InvalidPasswordError(POLICY_MESSAGES.get(keycloak_key, InvalidPasswordError.message))
+
+
+class UnsupportedUserStateError(CognitoError):
+    type = "UnsupportedUserStateException"
+    message = "User is not in a state that allows this operation."

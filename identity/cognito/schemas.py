@@ -148,6 +148,60 @@ class AdminSetUserPasswordSchema(AdminUserSchema):
     Permanent = fields.Boolean(load_default=False)
 
 
+Limit = fields.Integer(validate=validate.Range(min=0, max=60), strict=True)
+Token = fields.String(validate=validate.Length(min=1, max=4096))
+GroupName = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class AdminCreateUserSchema(AdminUserSchema):
+    UserAttributes = fields.List(fields.Nested(AttributeSchema), load_default=list)
+    TemporaryPassword = fields.String(validate=NewPassword)
+    MessageAction = fields.String(validate=validate.OneOf(["RESEND", "SUPPRESS"]))
+    DesiredDeliveryMediums = fields.List(fields.String(validate=validate.OneOf(["SMS", "EMAIL"])))
+    ForceAliasCreation = fields.Boolean()
+
+
+class AdminUpdateUserAttributesSchema(AdminUserSchema):
+    UserAttributes = fields.List(fields.Nested(AttributeSchema), required=True)
+
+
+class AdminDeleteUserAttributesSchema(AdminUserSchema):
+    UserAttributeNames = fields.List(fields.String(validate=validate.Length(min=1, max=80)), required=True,
+                                     validate=validate.Length(min=1, max=64))
+
+
+class AdminInitiateAuthSchema(InitiateAuthSchema):
+    UserPoolId = fields.String(required=True, validate=validate.Length(min=1, max=55))
+
+
+class AdminRespondToAuthChallengeSchema(RespondToAuthChallengeSchema):
+    UserPoolId = fields.String(required=True, validate=validate.Length(min=1, max=55))
+
+
+class ListUsersSchema(_Base):
+    UserPoolId = fields.String(required=True, validate=validate.Length(min=1, max=55))
+    AttributesToGet = fields.List(fields.String(validate=validate.Length(min=1, max=80)))
+    Limit = Limit
+    PaginationToken = Token
+    Filter = fields.String(validate=validate.Length(max=256))
+
+
+class AdminGroupSchema(AdminUserSchema):
+    GroupName = GroupName
+
+
+class AdminListGroupsForUserSchema(AdminUserSchema):
+    Limit = Limit
+    NextToken = Token
+
+
+class ListUsersInGroupSchema(_Base):
+    UserPoolId = fields.String(required=True, validate=validate.Length(min=1, max=55))
+    GroupName = GroupName
+    Limit = Limit
+    NextToken = Token
+
+
 def load(schema: Schema, body) -> dict:
     if not isinstance(body, dict):
         raise InvalidParameterError("The request body must be a JSON object.")

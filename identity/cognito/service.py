@@ -14,6 +14,7 @@ from identity.codes.mail import MailQueue
 from identity.cognito.accounts import AccountOperations
 from identity.access_keys.service import AccessKeys
 from identity.cognito.admin import AdminOperations
+from identity.cognito.directory import AdminDirectory
 from identity.cognito.clients import AppClients
 from identity.cognito.mfa import MfaOperations
 from identity.cognito.passwords import PasswordOperations
@@ -32,7 +33,8 @@ class CognitoService:
     passwords: PasswordOperations  # ForgotPassword, ConfirmForgotPassword, ChangePassword
     accounts: AccountOperations   # SignUp and its codes, attributes, DeleteUser
     mfa: MfaOperations            # AssociateSoftwareToken, VerifySoftwareToken, SetUserMFAPreference
-    admin: AdminOperations        # the SigV4-signed admin operations
+    admin: AdminOperations        # the SigV4-signed admin operations on one user
+    directory: AdminDirectory     # ListUsers and the groups (SigV4-signed too)
     access_keys: AccessKeys       # who may sign them
     tokens: AccessTokens
     sign_in: SignIn               # also the bridge's

@@ -9,6 +9,7 @@ taken username or email is UserExists.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from typing import Callable
 
@@ -88,12 +89,86 @@ class KeycloakGateway:
         """End every session of the user (their refresh tokens stop working)."""
         self._admin().user_logout(user_id)
 
+    @admin_call
+    def user_page(self, field: str | None, match: str | None, value: str | None, after: str, size: int
+                  ) -> tuple[list[tuple[dict, bool]], str | None]:
+        """A page of the realm's users in username order after `after`, filtered on one field ("eq" or
+        "prefix"): each user's representation and whether they have a password, and the `after` of
+        the next page (None on the last). The provider answers it, with Keycloak's indexes
+        (keycloak_spi_bridge UserPages)."""
+        answer = self._admin().connection.raw_get(f"realms/{self.realm}/legacy-migration/users",
+                                                  **self._page_query(field, match, value, after, size))
+        if answer.status_code != 200:
+            raise KeycloakUnavailable(f"users: HTTP {answer.status_code}")
+        body = answer.json()
+        return [(entry["user"], bool(entry["password"])) for entry in body["users"]], body.get("next")
+
+    @admin_call
+    def user_page_plan(self, field: str | None, match: str | None, value: str | None, after: str, size: int
+                       ) -> dict | None:
+        """The database's plan (MariaDB's EXPLAIN FORMAT=JSON) of that page's statement; None elsewhere."""
+        answer = self._admin().connection.raw_get(f"realms/{self.realm}/legacy-migration/users/plan",
+                                                  **self._page_query(field, match, value, after, size))
+        if answer.status_code == 501:
+            return None
+        if answer.status_code != 200:
+            raise KeycloakUnavailable(f"users/plan: HTTP {answer.status_code}")
+        return json.loads(answer.json()["plan"])
+
+    @staticmethod
+    def _page_query(field, match, value, after, size) -> dict:
+        query = {"after": after, "max": size}
+        if field is not None:
+            query.update(field=field, match=match, value=value)
+        return query
+
+    # --- groups ---------------------------------------------------------------------------
+
+    @admin_call
+    def group_named(self, name: str) -> dict | None:
+        """The top-level group of that exact name (Cognito's groups are flat), None when there is none."""
+        found = self._admin().connection.raw_get(self._path("groups"), search=name, exact="true",
+                                                 briefRepresentation="false")
+        if found.status_code != 200:
+            raise KeycloakUnavailable(f"groups: HTTP {found.status_code}")
+        return next((g for g in found.json() if g.get("name") == name), None)
+
+    @admin_call
+    def user_groups(self, user_id: str, first: int, size: int) -> list[dict]:
+        return self._admin().get_user_groups(user_id, query={"first": first, "max": size},
+                                             brief_representation=False)
+
+    @admin_call
+    def add_to_group(self, user_id: str, group_id: str) -> None:
+        self._admin().group_user_add(user_id, group_id)
+
+    @admin_call
+    def remove_from_group(self, user_id: str, group_id: str) -> None:
+        self._admin().group_user_remove(user_id, group_id)
+
     # --- passwords -----------------------------------------------------------------------
 
     @admin_call
     def set_password(self, user_id: str, password: str, temporary: bool = False) -> None:
         """A password the user chose (the realm's policy applies); PasswordRefused when it refuses."""
         passwords.set_password(self._admin(), self.realm, user_id, password, temporary)
+
+    @admin_call
+    def remove_password(self, user_id: str) -> None:
+        """The user has no password from now on (an administrator's reset: a new one by code only)."""
+        admin = self._admin()
+        for credential in admin.get_credentials(user_id):
+            if credential.get("type") == "password":
+                admin.delete_credential(user_id, credential["id"])
+
+    @admin_call
+    def set_migration_state(self, user_id: str, kii_user_id: str, state: str) -> None:
+        """A Kii user's read-only migration state in Keycloak ("pending", "reset_required"), through the
+        provider; a migrated user stays migrated."""
+        answer = self._admin().connection.raw_put(f"realms/{self.realm}/legacy-migration/users/{user_id}/state",
+                                                  data=json.dumps({"kii_user_id": kii_user_id, "state": state}))
+        if answer.status_code != 204:
+            raise KeycloakUnavailable(f"state: HTTP {answer.status_code}")
 
     @admin_call
     def migrate_password(self, user_id: str, password: str, ticket_for: str | None) -> tuple[bool, str | None]:

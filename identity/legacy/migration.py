@@ -103,6 +103,15 @@ class LegacyMigration:
             self.store.mark_migrated(conn, kii_user_id, now)
         log.info("legacy password replaced", extra={"kii_user_id": kii_user_id, "path": via})
 
+    def require_reset(self, kii_user_id: str, via: str, client: str | None = None) -> None:
+        """An administrator reset the password of a user not migrated yet: the legacy hash goes for good,
+        and only a reset by email signs them in again."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            audit.record(conn, "reset_required", now, kii_user_id=kii_user_id, path=via, client=client)
+            self.store.require_reset(conn, kii_user_id, now)
+        log.info("legacy password ended", extra={"kii_user_id": kii_user_id, "path": via})
+
     def forget_user(self, keycloak_user_id: str, client: str | None = None) -> None:
         """The user deleted their account: nothing of theirs stays in the legacy store."""
         with self.engine.begin() as conn:

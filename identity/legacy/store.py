@@ -109,6 +109,12 @@ class LegacyStore:
             state=MigrationState.migrated.value, failed_attempts=0, locked_until=None, migrated_at=now,
             state_changed_at=now, updated_at=now)))
 
+    def require_reset(self, conn: sa.Connection, kii_user_id: str, now: datetime) -> None:
+        """The legacy hash goes for good and no password takes its place: a reset by email is next."""
+        conn.execute(USERS.update().where(USERS.c.kii_user_id == kii_user_id).values(**_without_hash(
+            state=MigrationState.reset_required.value, failed_attempts=0, locked_until=None,
+            state_changed_at=now, updated_at=now)))
+
     def delete_for_keycloak_user(self, conn: sa.Connection, keycloak_user_id: str) -> str | None:
         """The row of a Keycloak user gone; its Kii userID, or None when there was none."""
         kii_user_id = conn.execute(sa.select(USERS.c.kii_user_id)

@@ -4,11 +4,13 @@ import java.util.Map;
 import java.util.Set;
 
 import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -223,6 +225,51 @@ public class LegacyMigrationResource {
         user.setSingleAttribute(MigrationState.KII_USER_ID, (String) kii);
         MigrationState.set(user, (String) state);
         return Response.noContent().build();
+    }
+
+    /**
+     * {@code GET .../users?field=&match=eq|prefix&value=&after=&max=}: a page of the realm's users in
+     * username order ({@link UserPages}), each as the Admin API represents them plus whether they have
+     * a password; {@code next} is the {@code after} of the page that follows, absent on the last.
+     * Cognito's ListUsers, for the service's SigV4-signed admin API.
+     */
+    @GET
+    @Path("users")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response users(@QueryParam("field") String field, @QueryParam("match") String match,
+                          @QueryParam("value") String value, @QueryParam("after") String after,
+                          @QueryParam("max") Integer max) {
+        RealmModel realm = session.getContext().getRealm();
+        return Response.ok(pages(realm, field, match, value, after, max).page(session, realm))
+                .type(MediaType.APPLICATION_JSON).build();
+    }
+
+    /** {@code GET .../users/plan?...}: the database's plan of that page's statement (MariaDB, MySQL). */
+    @GET
+    @Path("users/plan")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response usersPlan(@QueryParam("field") String field, @QueryParam("match") String match,
+                              @QueryParam("value") String value, @QueryParam("after") String after,
+                              @QueryParam("max") Integer max) {
+        String plan = pages(session.getContext().getRealm(), field, match, value, after, max).plan();
+        return plan == null ? error(501, "plan_unavailable")
+                : Response.ok(Map.of("plan", plan)).type(MediaType.APPLICATION_JSON).build();
+    }
+
+    private UserPages pages(RealmModel realm, String field, String match, String value, String after, Integer max) {
+        Response refused = authorise(realm);
+        if (refused != null) {
+            throw new WebApplicationException(refused);
+        }
+        if (max == null || max < 1 || max > UserPages.MAX_PAGE || after != null && after.length() > 255) {
+            throw new WebApplicationException(error(400, "invalid_request"));
+        }
+        try {
+            return new UserPages(PasswordWrites.entities(session), realm, UserPages.Filter.of(field, match, value),
+                    after, max);
+        } catch (IllegalArgumentException e) {
+            throw new WebApplicationException(error(400, "invalid_filter"));
+        }
     }
 
     /** The realm's hash for a new password, whatever its policy says of the password itself. */

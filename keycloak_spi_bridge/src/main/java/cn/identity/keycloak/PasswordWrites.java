@@ -82,7 +82,7 @@ final class PasswordWrites {
                 .getResultList());
     }
 
-    private static EntityManager entities(KeycloakSession session) {
+    static EntityManager entities(KeycloakSession session) {
         try {
             Class<? extends Provider> jpa = Class.forName(JPA_PROVIDER, true, PasswordWrites.class.getClassLoader())
                     .asSubclass(Provider.class);
