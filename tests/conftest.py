@@ -32,7 +32,7 @@ settings.register_profile("repeatable", derandomize=True, database=None, deadlin
 settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 # The live service, SMTP server and legacy-user fixtures, and the browser, shared by the test packages.
-pytest_plugins = ["tests.cognito.fixtures", "tests.browser", "tests.session_checks"]
+pytest_plugins = ["tests.cognito.fixtures", "tests.browser", "tests.session_checks", "tests.keycloak_mariadb"]
 TEST_REALM = os.environ.get("IDENTITY_TEST_REALM", "china-test")
 SECRET_SETTING = re.compile(r"SECRET|PASSWORD|HASH_KEY")
 

@@ -4,6 +4,11 @@ backend does, the real Keycloak and store. Every refusal changes nothing and is 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -178,3 +183,30 @@ def test_global_sign_out_and_delete(live_service, access_key, legacy_user, cogni
         "UserNotFoundException"
     assert store_row(live_service["app"], kii["kii_user_id"]) is None
     assert error_of(lambda: sign_in(cognito, kii["username"], kii["password"]))[0] == "NotAuthorizedException"
+
+
+def aws(live_service, key: dict, *args: str) -> subprocess.CompletedProcess:
+    """The AWS CLI (awscli, its own botocore) as a backend's operator runs it, pointed at the service by
+    the per-service endpoint variable (docs/admin-api.md); in its own process, as it is run."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+           "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+           "AWS_DEFAULT_REGION": "cn-north-1", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+           "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": live_service["url"]}
+    return subprocess.run([str(Path(sys.executable).parent / "aws"), "cognito-idp", *args, "--output", "json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_aws_cli(live_service, access_key, kc_user):
+    key = access_key("AdminGetUser", "ListUsers")
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    user = kc_user(password="Admin-Cli-Pass-1", email=email, emailVerified=True)
+    got = aws(live_service, key, "admin-get-user", "--user-pool-id", POOL_ID, "--username", user["username"])
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["Username"] == user["username"]
+    listed = aws(live_service, key, "list-users", "--user-pool-id", POOL_ID, "--filter", f'email = "{email}"')
+    assert listed.returncode == 0, listed.stderr
+    assert [u["Username"] for u in json.loads(listed.stdout)["Users"]] == [user["username"]]
+    refused = aws(live_service, key, "admin-disable-user", "--user-pool-id", POOL_ID, "--username", user["username"])
+    assert refused.returncode != 0 and "AccessDeniedException" in refused.stderr
+    assert key["SecretAccessKey"] not in refused.stderr + got.stdout + listed.stdout

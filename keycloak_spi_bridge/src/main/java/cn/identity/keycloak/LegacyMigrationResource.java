@@ -265,7 +265,7 @@ public class LegacyMigrationResource {
             throw new WebApplicationException(error(400, "invalid_request"));
         }
         try {
-            return new UserPages(PasswordWrites.entities(session), realm, UserPages.Filter.of(field, match, value),
+            return new UserPages(PasswordWrites.entities(session), UserPages.mysql(session), realm, UserPages.Filter.of(field, match, value),
                     after, max);
         } catch (IllegalArgumentException e) {
             throw new WebApplicationException(error(400, "invalid_filter"));

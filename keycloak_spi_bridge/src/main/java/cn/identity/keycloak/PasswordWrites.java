@@ -32,7 +32,7 @@ final class PasswordWrites {
     private static final Logger LOG = Logger.getLogger(PasswordWrites.class);
     // Named, not imported: keycloak-model-jpa's POM names a parent Maven Central does not serve, so
     // the module cannot compile against it; Keycloak's server has it.
-    private static final String JPA_PROVIDER = "org.keycloak.connections.jpa.JpaConnectionProvider";
+    static final String JPA_PROVIDER = "org.keycloak.connections.jpa.JpaConnectionProvider";
 
     private PasswordWrites() {
     }
