@@ -53,3 +53,13 @@ def test_no_server_error_no_leak(case, fuzz_target):
         body = response.json()
         assert set(body) == {"__type", "message"}
         assert response.headers["x-amzn-errortype"] == [body["__type"] + ":"]  # schemathesis: lower case, lists
+
+
+def test_every_operation_is_described():
+    import yaml
+
+    from identity.cognito.api import OPERATIONS, TARGET_PREFIX
+
+    document = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
+    described = document["paths"]["/"]["post"]["parameters"][0]["schema"]["enum"]
+    assert sorted(described) == sorted(TARGET_PREFIX + name for name in OPERATIONS)

@@ -1,7 +1,7 @@
 """Who may call the provider's legacy-migration endpoint: the service's own account, nobody else. Support
 staff hold manage-users too (they unlock and disable users), and so may another client's service account;
 neither may set a pending user's password, skip the password policy, mint tickets, store an authenticator
-app or write the state."""
+app, write the state or list users."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def form_action(page: str) -> str:
 
 
 def calls(keycloak_url: str, user_id: str, bearer: str) -> tuple[int, ...]:
-    """(password write, state write, ticket, authenticator app write) answers to this bearer."""
+    """(password write, state write, ticket, authenticator app write, user page, its plan) answers to this
+    bearer."""
     base = f"{keycloak_url}/realms/{TEST_REALM}/legacy-migration/users/{user_id}"
     headers = {"Authorization": f"Bearer {bearer}"}
     password = requests.post(f"{base}/password", json={"password": "Short", "ticket_for_client": "mobile"},
@@ -73,7 +74,12 @@ def calls(keycloak_url: str, user_id: str, bearer: str) -> tuple[int, ...]:
                            headers=headers, timeout=30)
     app = requests.post(f"{base}/software-token", json={"secret": "F" * 20, "code": "123456"},
                         headers=headers, timeout=30)
-    return password.status_code, state.status_code, ticket.status_code, app.status_code
+    page = requests.get(f"{keycloak_url}/realms/{TEST_REALM}/legacy-migration/users", params={"max": 5},
+                        headers=headers, timeout=30)
+    plan = requests.get(f"{keycloak_url}/realms/{TEST_REALM}/legacy-migration/users/plan", params={"max": 5},
+                        headers=headers, timeout=30)
+    return (password.status_code, state.status_code, ticket.status_code, app.status_code, page.status_code,
+            plan.status_code)
 
 
 def credentials(master_admin, user_id: str) -> list[str]:
@@ -130,7 +136,7 @@ def test_support_staff_may_not_set_a_pending_users_password(keycloak_url, suppor
 
     pending = legacy_user()
     bearer = console_token(keycloak_url, support_staff)
-    assert calls(keycloak_url, pending["id"], bearer) == (403, 403, 403, 403)
+    assert calls(keycloak_url, pending["id"], bearer) == (403,) * 6
     assert credentials(master_admin, pending["id"]) == []
     master_admin.change_current_realm(TEST_REALM)
     attributes = master_admin.get_user(pending["id"])["attributes"]
@@ -144,7 +150,7 @@ def test_another_clients_service_account_is_refused(keycloak_url, other_service,
     user = kc_user()
     bearer = token(keycloak_url, {"grant_type": "client_credentials", "client_id": other_service["client_id"],
                                   "client_secret": other_service["secret"]})
-    assert calls(keycloak_url, user["id"], bearer) == (403, 403, 403, 403)
+    assert calls(keycloak_url, user["id"], bearer) == (403,) * 6
 
 
 def test_without_the_realms_setting_nobody_may_call_it(keycloak_url, kc_user, master_admin, realm, app_ctx):
