@@ -126,6 +126,15 @@ def test_refusals_change_nothing(live_service, access_key, kc_user, cognito):
     assert disable(admin_client(live_service, {**key, "SecretAccessKey": "x" * 40})) == "InvalidSignatureException"
     assert disable(admin_client(live_service, {**key, "AccessKeyId": "AKIAUNKNOWNUNKNOWN00"})) == \
         "UnrecognizedClientException"
+    # Signed six minutes ago (a replay, a skewed clock).
+    from datetime import datetime, timedelta, timezone
+    from unittest import mock
+
+    with mock.patch("botocore.auth.get_current_datetime",
+                    return_value=datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=6)):
+        code, message = error_of(lambda: admin_client(live_service, access_key("AdminDisableUser")).admin_disable_user(
+            UserPoolId=POOL_ID, Username=user["username"]))
+    assert code == "InvalidSignatureException" and message.startswith("Signature expired")
     # A disabled key.
     allowed = access_key("AdminDisableUser")
     cli(live_service, "disable", "--name", allowed["Name"])
