@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-signin bench-signin-baseline clients
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-import bench-signin bench-signin-baseline clients
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -67,6 +67,12 @@ bench-load: install
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	scripts/mariadb.sh start
 	$(VENV)/bin/python scripts/bench_load.py
+
+## bench-import: `identity import-profiles` at 100,000 and 200,000 users on Keycloak and MariaDB, the
+## raw-SQL ceiling, workers x batch size (docs/benchmarks.md)
+bench-import: install
+	scripts/mariadb.sh start
+	$(VENV)/bin/python scripts/bench_import.py
 
 ## bench-signin: sign-in, refresh and first sign-in through the service versus Keycloak's token
 ## endpoint, at 8 and 2 client threads, sharing the cores and with Keycloak on its own (docs/benchmarks.md)

@@ -57,15 +57,12 @@ class Applier:
         self.timings.add("store", started)
 
     def _write_keycloak(self, plan: Plan) -> None:
-        _, skipped = self.writer.create([rep for _, rep in plan.creates])
-        conflicts = {uid for uid in skipped if not self.writer.exists(uid)}
-        for _, representation in plan.updates:
-            if not self.writer.update(representation):
-                # Gone from Keycloak behind the importer's back: create it again.
-                self.writer.create([representation])
-        if conflicts:
-            # Skipped, and not ours: another Keycloak user holds this username or email.
-            plan.refuse_creates(conflicts, "keycloak_conflict")
+        # Creates and updates in one call; a user gone from Keycloak behind the importer's back is made again.
+        answers = self.writer.write([rep for _, rep in plan.creates] + [rep for _, rep in plan.updates])
+        refused = {uid for uid, (outcome, _) in answers.items() if outcome == "refused"}
+        if refused:
+            # Another Keycloak user, not imported, holds this username or email.
+            plan.refuse(refused, "keycloak_conflict")
 
     def _commit(self, plan: Plan) -> None:
         with self.ledger.begin() as conn:

@@ -14,20 +14,6 @@ migration_cli = AppGroup("migration", help="Evidence about the Kii migration: st
 FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def operator_admin():
-    """The master-realm admin of `identity keycloak bootstrap`: partialImport needs manage-realm."""
-    from identity.keycloak.bootstrap import Settings, connect
-
-    cfg = current_app.config
-    username, password = cfg["KEYCLOAK_BOOTSTRAP_USERNAME"], cfg["KEYCLOAK_BOOTSTRAP_PASSWORD"]
-    if not (username and password):
-        raise click.UsageError("set IDENTITY_KEYCLOAK_BOOTSTRAP_USERNAME and _PASSWORD: the import writes "
-                               "users with Keycloak's partialImport, which needs a realm administrator")
-    admin = connect(Settings.from_app_config(cfg), username, str(password))
-    admin.change_current_realm(cfg["KEYCLOAK_REALM"])
-    return admin
-
-
 @click.command("import-profiles")
 @click.option("--profiles", type=FILE, required=True, help="Kii profile export (JSON Lines, gzip or plain).")
 @click.option("--hashes", type=FILE, help="Kii password-hash export (CSV userID,hash[,salt]).")
@@ -36,8 +22,8 @@ def operator_admin():
               help="Where to write the JSON report (a Markdown summary goes beside it).")
 @click.option("--workers", type=click.IntRange(1, 32), default=2, show_default=True,
               help="Batches written to Keycloak at once.")
-@click.option("--batch-size", type=click.IntRange(1, 5000), default=200, show_default=True,
-              help="Users per partialImport call (smaller batches measured faster; docs/benchmarks.md).")
+@click.option("--batch-size", type=click.IntRange(1, 1000), default=200, show_default=True,
+              help="Users per call of the provider's bulk endpoint, one transaction each (docs/benchmarks.md).")
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing to Keycloak or the store.")
 def import_profiles_command(profiles, hashes, deleted, report, workers, batch_size, dry_run):
     """Import Kii users into Keycloak and their hashes into the legacy store (resumable)."""
@@ -50,7 +36,7 @@ def import_profiles_command(profiles, hashes, deleted, report, workers, batch_si
     cfg = current_app.config
     options = ImportOptions(profiles=profiles, hashes=hashes, deleted=deleted, report=report, workers=workers,
                             batch_size=batch_size, dry_run=dry_run, bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"]))
-    writer = None if dry_run else KeycloakWriter(operator_admin(), cfg["KEYCLOAK_REALM"], keycloak.admin)
+    writer = None if dry_run else KeycloakWriter(keycloak.admin, cfg["KEYCLOAK_REALM"])
     if not cfg["SECRET_KEY"]:
         raise click.UsageError("set IDENTITY_SECRET_KEY: it keys the fingerprints of imported hashes")
     importer = Importer(db.engine, options, current_app.extensions["legacy"], cfg["SECRET_KEY"], writer,
@@ -59,6 +45,9 @@ def import_profiles_command(profiles, hashes, deleted, report, workers, batch_si
     if report:
         json_path, md_path = write_report(result, report)
         click.echo(f"report: {json_path} and {md_path}")
+    if result["run"].get("already_complete"):
+        click.echo("already complete, nothing written: this run (same files and options) ended before; "
+                   "its figures follow")
     p = result["profiles"]
     click.echo(f"profiles: {p['input']} read, {p['imported']} imported, {p['updated']} updated, "
                f"{p['unchanged']} unchanged, {p['failed']} failed")

@@ -60,6 +60,12 @@ class Ledger:
                 conn.execute(RUNS.insert().values(run_id=self.run_id, arguments=arguments,
                                                   hashes_staged=False, started_at=utcnow()))
 
+    def finished(self) -> bool:
+        """The run ended before (the same arguments again): everything it will ever write is written."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(RUNS.c.finished_at).where(RUNS.c.run_id == self.run_id)).scalar() \
+                is not None
+
     def finish(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(STAGED.delete().where(STAGED.c.run_id == self.run_id))

@@ -3,7 +3,7 @@
 A profile line's outcome (imported, updated, unchanged, failed and why, with its warnings) and that
 of its user's hash line are decided by `Planner._line`, from `Facts` gathered beforehand (the store,
 this run's ledger, the audit trail) and the plans still in flight (batches not committed yet).
-Two things only the writes can tell: another Keycloak user holding the name (`Plan.refuse_creates`)
+Two things only the writes can tell: another Keycloak user holding the name (`Plan.refuse`)
 and the database's collation seeing a duplicate (`Plan.refused`); what they mean for the lines is
 said here too. Hash lines no profile took are settled by `settle_hash`.
 """
@@ -90,11 +90,13 @@ class Plan:
             if getattr(user, kind):
                 self.claims[kind][getattr(user, kind)] = user.kii_user_id
 
-    def refuse_creates(self, keycloak_ids: set[str], reason: str) -> None:
-        """Keycloak skipped these new users and they are not ours: their lines fail; their hash lines
-        are settled later (profile_failed)."""
-        failed = {user.kii_user_id for user, rep in self.creates if rep["id"] in keycloak_ids}
+    def refuse(self, keycloak_ids: set[str], reason: str) -> None:
+        """Keycloak refused these users (another user, not imported, holds the username or email): their
+        lines fail and their store rows stay as they were; their hash lines are settled later
+        (profile_failed)."""
+        failed = {user.kii_user_id for user, rep in self.creates + self.updates if rep["id"] in keycloak_ids}
         self.inserts[:] = [row for row in self.inserts if row["kii_user_id"] not in failed]
+        self.changes[:] = [change for change in self.changes if change["kii_user_id"] not in failed]
         kept = []
         for line in self.records:
             if line["kii_user_id"] in failed:

@@ -14,7 +14,7 @@ The run composes its stages (docs/import.md has the why):
 A line is done once its ledger row is committed, and that commit carries its store rows too, so a
 run killed anywhere resumes (same arguments, same run id) without redoing or losing a line, and
 ends where an uninterrupted run ends. Keycloak writes come first and are idempotent (user ids
-derive from the Kii userID; partialImport skips what exists).
+derive from the Kii userID; the provider's bulk write leaves a user as wanted unchanged).
 """
 
 from __future__ import annotations
@@ -95,6 +95,12 @@ class Importer:
     def run(self) -> dict:
         options = self.options
         self.ledger.start(json.dumps(options.describe()))
+        if self.ledger.finished():
+            # The same files and options again, after the run ended: its report, and nothing written.
+            log.info("import run already complete", extra={"run_id": self.run_id})
+            report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
+            report["run"]["already_complete"] = True
+            return report
         if options.hashes:
             self.hashes.stage(options.hashes)
         self._import_profiles()
@@ -104,6 +110,7 @@ class Importer:
             self.deletions.run(options.deleted, options.batch_size)
         report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
         report["run"]["timings_s"] = self.timings.rounded()
+        report["run"]["already_complete"] = False
         self.ledger.finish()
         return report
 

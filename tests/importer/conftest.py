@@ -54,8 +54,7 @@ def export(tmp_path):
 def import_app(import_realm, database_url, dev_env, export, app):
     config = make_config(import_realm, database_url,
                          SECRET_KEY="import-test-secret-key-0123456789abcdef",
-                         KEYCLOAK_BOOTSTRAP_USERNAME=dev_env["KC_BOOTSTRAP_ADMIN_USERNAME"],
-                         KEYCLOAK_BOOTSTRAP_PASSWORD=dev_env["KC_BOOTSTRAP_ADMIN_PASSWORD"],
+                         # No realm administrator: the import writes through the service's own account.
                          LEGACY_HASH_KEY=export["hash_key"], LEGACY_DEFAULT_SCHEME="hmac-sha256;encoding=hex")
     import_app = create_app(config)
     import_app.config["ENV_FOR_SUBPROCESS"] = {f"IDENTITY_{k}": str(v) for k, v in config.items()

@@ -25,31 +25,27 @@ NOW = datetime(2024, 1, 2, 3, 4, 5)
 
 
 class MemoryKeycloak:
-    """The KeycloakWriter methods the applier calls, over a dict; `others` hold usernames not ours."""
+    """The KeycloakWriter methods the applier calls, over a dict, with the provider's bulk answers;
+    `others` hold usernames and emails of users not imported."""
 
     def __init__(self, others=()):
         self.users: dict[str, dict] = {}
         self.others = set(others)
         self.deleted: list[str] = []
 
-    def create(self, reps):
-        added, skipped = set(), set()
+    def write(self, reps):
+        answers = {}
         for rep in reps:
-            if rep["id"] in self.users or rep["username"] in self.others:
-                skipped.add(rep["id"])
+            if rep["username"] in self.others or rep.get("email") in self.others:
+                answers[rep["id"]] = ("refused", "username_taken")
+            elif rep["id"] in self.users:
+                changed = self.users[rep["id"]] != rep
+                self.users[rep["id"]] = rep
+                answers[rep["id"]] = ("updated" if changed else "unchanged", None)
             else:
                 self.users[rep["id"]] = rep
-                added.add(rep["id"])
-        return added, skipped
-
-    def exists(self, user_id):
-        return user_id in self.users
-
-    def update(self, rep):
-        if rep["id"] not in self.users:
-            return False
-        self.users[rep["id"]] = rep
-        return True
+                answers[rep["id"]] = ("created", None)
+        return answers
 
     def delete_user(self, user_id):
         self.users.pop(user_id, None)
@@ -94,6 +90,21 @@ def test_a_username_another_keycloak_user_holds_fails_the_line_as_a_keycloak_con
     outcomes, stored, audited = apply(engine, keycloak, profile("u1"), profile("u2"))
     assert outcomes == [(1, "failed", "keycloak_conflict"), (2, "imported", None)]
     assert stored == audited == ["u2"]
+
+
+def test_an_update_keycloak_refuses_fails_the_line_and_leaves_the_store_row(engine):
+    keycloak = MemoryKeycloak()
+    apply(engine, keycloak, profile("u1"))
+    keycloak.others.add("taken@example.com")
+    newer = {**profile("u1"), "emailAddress": "taken@example.com", "_modified": 200}
+    ledger, store = Ledger(engine, "run-2"), LegacyStore(engine)
+    plan = Planner("run-2", REALM, clock=lambda: NOW).plan(
+        [Line(1, record=newer)], lambda users: Facts(stored=store.rows([u.kii_user_id for u in users])))
+    Applier(ledger, store, keycloak, False, Timings()).apply(plan)
+    with engine.connect() as conn:
+        assert [(r.outcome, r.reason) for r in conn.execute(sa.select(RECORDS).where(RECORDS.c.run_id == "run-2"))] \
+            == [("failed", "keycloak_conflict")]
+    assert store.rows(["u1"])["u1"]["email"] == "u1@example.com"
 
 
 def test_a_duplicate_only_the_store_sees_fails_that_line_and_its_keycloak_user_goes(engine):

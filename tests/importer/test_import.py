@@ -112,9 +112,14 @@ def test_rerun_changes_nothing(import_app, import_realm, export, tmp_path, maste
     run_import(import_app, *args_for(export, tmp_path / "first.json"))
     first_store, first_keycloak = store_snapshot(), keycloak_users(master_admin, import_realm.realm)
 
-    # Same files, same run: every line is already done.
-    run_import(import_app, *args_for(export, tmp_path / "again.json"))
+    # Same files, same run: every line is already done, and the summary and report say so.
+    assert read_report(tmp_path / "first.json")["run"]["already_complete"] is False
+    again = run_import(import_app, *args_for(export, tmp_path / "again.json"))
+    assert "already complete, nothing written" in again.output
+    assert read_report(tmp_path / "again.json")["run"]["already_complete"] is True
+    assert "already complete: nothing was written now" in (tmp_path / "again.md").read_text()
     assert read_report(tmp_path / "again.json")["profiles"] == read_report(tmp_path / "first.json")["profiles"]
+    assert store_snapshot() == first_store
 
     # A new delivery of the same content (new run): nothing changes, everything is "unchanged".
     copy = tmp_path / "copy"
@@ -322,7 +327,7 @@ def test_bundled_sample_matches_its_manifest(import_app, tmp_path):
 
 def test_a_username_held_by_another_keycloak_user_is_a_conflict(import_app, import_realm, export, tmp_path,
                                                                  master_admin):
-    """partialImport skips it and names the other user's id: the importer must not take that for its own."""
+    """The provider refuses it (username_taken): the line fails, and nothing of that user is written."""
     expected_bad = {c["line"] for c in export["cases"] if c["source"] == "profiles"}
     record = next(json.loads(line) for n, line in enumerate(open(export["dir"] / "profiles.jsonl", "rb"), 1)
                   if n not in expected_bad and json.loads(line).get("loginName"))

@@ -270,7 +270,7 @@ def test_the_same_batch_planned_again_decides_the_same():
 
 def test_a_new_user_keycloak_skipped_for_someone_else_fails_as_a_keycloak_conflict():
     result = plan(profile("u1"), profile("u2"), facts=Facts(staged={"u1": staged("u1", 5)}))
-    result.refuse_creates({keycloak_id(REALM, "u1")}, "keycloak_conflict")
+    result.refuse({keycloak_id(REALM, "u1")}, "keycloak_conflict")
     assert outcomes(result) == [(1, "failed", "keycloak_conflict"), (2, "imported", "missing_hash")]
     assert result.records[0]["username"] is None
     assert outcomes(result, "hashes") == []  # settled later as profile_failed

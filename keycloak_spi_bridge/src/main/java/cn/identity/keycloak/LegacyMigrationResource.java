@@ -1,5 +1,6 @@
 package cn.identity.keycloak;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -270,6 +271,33 @@ public class LegacyMigrationResource {
         } catch (IllegalArgumentException e) {
             throw new WebApplicationException(error(400, "invalid_filter"));
         }
+    }
+
+    /**
+     * {@code POST .../users/bulk} with {@code {"users": [...]}}: the importer's batch of Kii users,
+     * created or brought up to date in this request's one transaction ({@link BulkUsers}); the answer
+     * lists each user's outcome ({@code created}, {@code updated}, {@code unchanged}, or
+     * {@code refused} with a {@code reason}). The same batch again changes nothing, so a batch cut off
+     * midway is sent again whole.
+     */
+    @POST
+    @Path("users/bulk")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response bulk(Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Response refused = authorise(realm);
+        if (refused != null) {
+            return refused;
+        }
+        List<BulkUsers.Wanted> batch;
+        try {
+            batch = BulkUsers.parse(body == null ? null : body.get("users"));
+        } catch (IllegalArgumentException e) {
+            return error(400, "invalid_request");
+        }
+        return Response.ok(Map.of("results", new BulkUsers(session, realm).write(batch)))
+                .type(MediaType.APPLICATION_JSON).build();
     }
 
     /** The realm's hash for a new password, whatever its policy says of the password itself. */

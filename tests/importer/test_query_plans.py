@@ -1,0 +1,81 @@
+"""Every statement the importer, the sign-in path and `migration verify` send to the store, checked with the
+database's own plan: none reads a table that grows with the users without an index it could use. The
+statements are the real ones, caught as they go out (SQLAlchemy's cursor events) during an import, sign-ins
+(first login, wrong password, unknown name) and a verify; then each is explained with its parameters
+(MariaDB's EXPLAIN in CI, SQLite's EXPLAIN QUERY PLAN elsewhere). The index the old system went live
+without would fail here."""
+
+from __future__ import annotations
+
+import csv
+import re
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from identity.db import db
+from tests.importer.test_import import args_for, run_import
+
+# Tables whose rows grow with the users (or their attempts): a scan of one is a cut-over night outage.
+GROWING = {"legacy_users", "import_records", "import_hashes", "audit_events", "verification_codes",
+           "code_failures", "client_failures", "srp_verifiers", "srp_spent_challenges", "pending_software_tokens"}
+READS = re.compile(r"^\s*(SELECT|UPDATE|DELETE)\b", re.I)
+
+
+@contextmanager
+def caught(engine: sa.Engine):
+    statements: dict[str, object] = {}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if not executemany and READS.match(statement):
+            statements.setdefault(statement, parameters)
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def scans(engine: sa.Engine, statement: str, parameters) -> list[str]:
+    """The growing tables this statement would read whole, with no index to use."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "mysql":
+            rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).mappings().all()
+            return [r["table"] for r in rows if r["table"] in GROWING and r["type"] == "ALL" and not r["possible_keys"]]
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        found = []
+        for row in rows:
+            detail = row[-1]
+            match = re.match(r"SCAN (\w+)", detail)
+            if match and match.group(1) in GROWING and "INDEX" not in detail:
+                found.append(match.group(1))
+        return found
+
+
+def test_no_statement_scans_a_growing_table(import_app, export, tmp_path):
+    engine = db.engine
+    samples = list(csv.DictReader(open(export["dir"] / "passwords.csv", encoding="utf-8")))
+    signed_in = [s for s in samples if s["disabled"] == "false" and s["loginName"]][:2]
+    client = import_app.test_client()
+
+    def initiate(username: str, password: str):
+        return client.post("/", json={"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "mobile",
+                                      "AuthParameters": {"USERNAME": username, "PASSWORD": password}},
+                           headers={"X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+                                    "Content-Type": "application/x-amz-json-1.1"})
+
+    with caught(engine) as statements:
+        run_import(import_app, *args_for(export, tmp_path / "report.json"), "--deleted",
+                   str(export["dir"] / "deleted.txt"))
+        for sample in signed_in:
+            assert initiate(sample["loginName"], sample["password"] + "-wrong").status_code == 400
+            assert initiate(sample["loginName"], sample["password"]).status_code == 200   # the first login
+            assert initiate(sample["email"] or sample["loginName"], sample["password"]).status_code == 200
+        assert initiate("nobody-at-all", "Some-Password-1").status_code == 400
+        import_app.test_cli_runner().invoke(args=["migration", "verify", "--profiles",
+                                                  str(export["dir"] / "profiles.jsonl")])
+    assert len(statements) > 20   # the three paths ran, and were caught
+    found = {statement: tables for statement, parameters in statements.items()
+             if (tables := scans(engine, statement, parameters))}
+    assert not found, "\n\n".join(f"{tables}: {statement}" for statement, tables in found.items())
