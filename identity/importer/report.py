@@ -159,8 +159,8 @@ def render_markdown(report: dict) -> str:
         f"# Kii migration report{' (dry run: nothing was written)' if run['dry_run'] else ''}",
         "",
         f"Run `{run['run_id']}`, started {run['started_at']}, reported {run['report_at']}.",
-        *([f"**This run was already complete: nothing was written now.** The figures below are what it did "
-           f"when it ran.", ""] if run.get("already_complete") else []),
+        *(["**This run was already complete: nothing was written now.** The figures below are what it did "
+           "when it ran.", ""] if run.get("already_complete") else []),
         f"Profiles: `{run['arguments']['profiles']}`; hashes: `{run['arguments']['hashes']}`; "
         f"deletions: `{run['arguments']['deleted']}`.",
         "",
