@@ -130,9 +130,10 @@ def test_a_refused_user_changes_nothing_and_the_batch_goes_on(writer, master_adm
     by_name = {**kii_user(import_realm.realm, f"{tag}a"), "username": f"bulk-{tag}-taken"}
     by_email = {**kii_user(import_realm.realm, f"{tag}b"), "email": f"taken-{tag}@example.com"}
     fine = kii_user(import_realm.realm, f"{tag}c")
-    assert writer.write([by_name, by_email, fine]) == {
+    same_batch = {**kii_user(import_realm.realm, f"{tag}d"), "email": fine["email"]}   # taken within the batch
+    assert writer.write([by_name, by_email, fine, same_batch]) == {
         by_name["id"]: ("refused", "username_taken"), by_email["id"]: ("refused", "email_taken"),
-        fine["id"]: ("created", None)}
-    for refused in (by_name, by_email):
+        fine["id"]: ("created", None), same_batch["id"]: ("refused", "email_taken")}
+    for refused in (by_name, by_email, same_batch):
         with pytest.raises(Exception):
             master_admin.get_user(refused["id"])

@@ -1,12 +1,17 @@
 package cn.identity.keycloak;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 
+import jakarta.persistence.Query;
+
+import org.keycloak.connections.jpa.support.EntityManagers;
 import org.keycloak.models.KeycloakSession;
 import org.keycloak.models.RealmModel;
 import org.keycloak.models.UserModel;
@@ -48,18 +53,63 @@ final class BulkUsers {
         return OWNED.contains(name) || name.startsWith(OWNED_PREFIX);
     }
 
-    /** One answer per user, in the batch's order. */
+    /**
+     * One answer per user, in the batch's order. Written in Keycloak's own batch mode (what its realm
+     * import uses): nothing is flushed before the transaction ends, so each user costs the same
+     * however large the batch; the identifiers the batch itself claims are therefore checked here.
+     */
     List<Map<String, Object>> write(List<Wanted> batch) {
         List<Map<String, Object>> answers = new ArrayList<>(batch.size());
-        for (Wanted wanted : batch) {
-            answers.add(answer(wanted.id(), write(wanted)));
-        }
+        Map<String, String> claimed = new HashMap<>();
+        EntityManagers.runInBatch(session, () -> {
+            // Who exists, and who holds the batch's usernames and emails: three queries for the batch.
+            Set<String> existing = new HashSet<>(column("ID", "ID", batch.stream().map(Wanted::id).toList()).keySet());
+            byUsername = column("USERNAME", "USERNAME",
+                    batch.stream().map(w -> w.username().toLowerCase(Locale.ROOT)).toList());
+            byEmail = column("EMAIL", "EMAIL", batch.stream().map(Wanted::email).filter(e -> e != null)
+                    .map(e -> e.toLowerCase(Locale.ROOT)).toList());
+            for (Wanted wanted : batch) {
+                UserModel user = existing.contains(wanted.id()) ? users.getUserById(realm, wanted.id()) : null;
+                answers.add(answer(wanted.id(), write(user, wanted, claimed)));
+            }
+        }, true);
         return answers;
     }
 
-    private String write(Wanted wanted) {
-        UserModel user = users.getUserById(realm, wanted.id());
+    private Map<String, String> byUsername = Map.of();
+    private Map<String, String> byEmail = Map.of();
+
+    /** value (lower case) -> user id, for the realm's users whose `column` is one of `values`. */
+    private Map<String, String> column(String column, String key, List<String> values) {
+        Map<String, String> found = new HashMap<>();
+        if (values.isEmpty()) {
+            return found;
+        }
+        StringBuilder sql = new StringBuilder("SELECT u.").append(key).append(", u.ID FROM USER_ENTITY u WHERE u.REALM_ID = ?1 AND u.")
+                .append(column).append(" IN (");
+        for (int i = 0; i < values.size(); i++) {
+            sql.append(i == 0 ? "" : ", ").append('?').append(i + 2);
+        }
+        Query query = PasswordWrites.entities(session).createNativeQuery(sql.append(')').toString());
+        query.setParameter(1, realm.getId());
+        for (int i = 0; i < values.size(); i++) {
+            query.setParameter(i + 2, values.get(i));
+        }
+        for (Object row : query.getResultList()) {
+            Object[] pair = (Object[]) row;
+            found.put(String.valueOf(pair[0]).toLowerCase(Locale.ROOT), String.valueOf(pair[1]));
+        }
+        return found;
+    }
+
+    private String write(UserModel user, Wanted wanted, Map<String, String> claimed) {
         String refused = refusal(user, wanted);
+        if (refused == null) {
+            refused = claim(claimed, "username:" + wanted.username(), wanted.id(), "username_taken");
+        }
+        if (refused == null && wanted.email() != null && !realm.isDuplicateEmailsAllowed()) {
+            refused = claim(claimed, "email:" + wanted.email(), wanted.id(), "email_taken");
+        }
         if (refused != null) {
             return "refused:" + refused;
         }
@@ -74,21 +124,22 @@ final class BulkUsers {
         return apply(user, wanted) ? "updated" : "unchanged";
     }
 
+    /** A username or email another user of this batch took already: the reason; null when free. */
+    private static String claim(Map<String, String> claimed, String key, String id, String reason) {
+        String holder = claimed.putIfAbsent(key.toLowerCase(Locale.ROOT), id);
+        return holder == null || holder.equals(id) ? null : reason;
+    }
+
     /** Why this user cannot be written as wanted, before anything is: null when it can. */
     private String refusal(UserModel user, Wanted wanted) {
         // Keycloak keeps usernames and emails in lower case.
-        if (user == null || !wanted.username().equalsIgnoreCase(user.getUsername())) {
-            UserModel holder = users.getUserByUsername(realm, wanted.username());
-            if (holder != null && (user == null || !holder.getId().equals(user.getId()))) {
-                return "username_taken";
-            }
+        String holder = byUsername.get(wanted.username().toLowerCase(Locale.ROOT));
+        if (holder != null && !holder.equals(wanted.id())) {
+            return "username_taken";
         }
-        if (wanted.email() != null && !realm.isDuplicateEmailsAllowed()
-                && (user == null || !wanted.email().equalsIgnoreCase(user.getEmail()))) {
-            UserModel holder = users.getUserByEmail(realm, wanted.email());
-            if (holder != null && (user == null || !holder.getId().equals(user.getId()))) {
-                return "email_taken";
-            }
+        holder = wanted.email() == null ? null : byEmail.get(wanted.email().toLowerCase(Locale.ROOT));
+        if (holder != null && !holder.equals(wanted.id()) && !realm.isDuplicateEmailsAllowed()) {
+            return "email_taken";
         }
         String kii = user == null ? null : user.getFirstAttribute(MigrationState.KII_USER_ID);
         if (kii != null && wanted.kiiUserId() != null && !kii.equals(wanted.kiiUserId())) {
