@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 
 import requests
 from keycloak import KeycloakAdmin
@@ -35,6 +36,10 @@ def translated(method):
     return call
 
 
+BULK_TIMEOUT_S = 300   # a batch is one transaction: under load it may take far longer than a sign-in's call
+BULK_ATTEMPTS = 3
+
+
 class KeycloakWriter:
     def __init__(self, admin: KeycloakAdmin, realm: str):
         # The service's own account (manage-users): the provider's bulk endpoint answers it alone.
@@ -52,9 +57,18 @@ class KeycloakWriter:
         a batch cut off midway is sent again whole."""
         if not representations:
             return {}
-        response = self.admin.connection.raw_post(
-            f"realms/{self.realm}/legacy-migration/users/bulk",
-            data=_json({"users": [bulk_entry(rep) for rep in representations]}))
+        body = _json({"users": [bulk_entry(rep) for rep in representations]})
+        connection = self.admin.connection
+        connection.timeout = max(connection.timeout or 0, BULK_TIMEOUT_S)
+        for attempt in range(1, BULK_ATTEMPTS + 1):
+            response = connection.raw_post(f"realms/{self.realm}/legacy-migration/users/bulk", data=body)
+            # 409: another transaction wrote one of these users meanwhile (a retried request still running
+            # in Keycloak): nothing of this one was kept, and the batch is idempotent, so it goes again.
+            if response.status_code != 409 or attempt == BULK_ATTEMPTS:
+                break
+            log.warning("bulk write met a concurrent write of the same users; sending the batch again",
+                        extra={"users": len(representations), "attempt": attempt})
+            time.sleep(attempt)
         _raise_for(response, "bulk users")
         return {answer["id"]: (answer["outcome"], answer.get("reason")) for answer in response.json()["results"]}
 
