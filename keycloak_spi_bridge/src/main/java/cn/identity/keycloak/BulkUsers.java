@@ -42,6 +42,9 @@ final class BulkUsers {
     private final KeycloakSession session;
     private final RealmModel realm;
     private final UserProvider users;
+    // Who holds the batch's usernames and emails already (value in lower case -> user id).
+    private Map<String, String> byUsername = Map.of();
+    private Map<String, String> byEmail = Map.of();
 
     BulkUsers(KeycloakSession session, RealmModel realm) {
         this.session = session;
@@ -63,10 +66,9 @@ final class BulkUsers {
         Map<String, String> claimed = new HashMap<>();
         EntityManagers.runInBatch(session, () -> {
             // Who exists, and who holds the batch's usernames and emails: three queries for the batch.
-            Set<String> existing = new HashSet<>(column("ID", "ID", batch.stream().map(Wanted::id).toList()).keySet());
-            byUsername = column("USERNAME", "USERNAME",
-                    batch.stream().map(w -> w.username().toLowerCase(Locale.ROOT)).toList());
-            byEmail = column("EMAIL", "EMAIL", batch.stream().map(Wanted::email).filter(e -> e != null)
+            Set<String> existing = holders("ID", batch.stream().map(Wanted::id).toList()).keySet();
+            byUsername = holders("USERNAME", batch.stream().map(w -> w.username().toLowerCase(Locale.ROOT)).toList());
+            byEmail = holders("EMAIL", batch.stream().map(Wanted::email).filter(e -> e != null)
                     .map(e -> e.toLowerCase(Locale.ROOT)).toList());
             for (Wanted wanted : batch) {
                 UserModel user = existing.contains(wanted.id()) ? users.getUserById(realm, wanted.id()) : null;
@@ -76,17 +78,14 @@ final class BulkUsers {
         return answers;
     }
 
-    private Map<String, String> byUsername = Map.of();
-    private Map<String, String> byEmail = Map.of();
-
     /** value (lower case) -> user id, for the realm's users whose `column` is one of `values`. */
-    private Map<String, String> column(String column, String key, List<String> values) {
+    private Map<String, String> holders(String column, List<String> values) {
         Map<String, String> found = new HashMap<>();
         if (values.isEmpty()) {
             return found;
         }
-        StringBuilder sql = new StringBuilder("SELECT u.").append(key).append(", u.ID FROM USER_ENTITY u WHERE u.REALM_ID = ?1 AND u.")
-                .append(column).append(" IN (");
+        StringBuilder sql = new StringBuilder("SELECT u.").append(column)
+                .append(", u.ID FROM USER_ENTITY u WHERE u.REALM_ID = ?1 AND u.").append(column).append(" IN (");
         for (int i = 0; i < values.size(); i++) {
             sql.append(i == 0 ? "" : ", ").append('?').append(i + 2);
         }
