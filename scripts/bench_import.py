@@ -36,7 +36,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from benchlib import write_section  # noqa: E402
+from benchlib import Recording, cpu_seconds, frame_shares, pid_of, write_section  # noqa: E402
 from gen_kii_export import generate  # noqa: E402
 
 HTTP, MGMT = 8280, 9280
@@ -75,10 +75,15 @@ class Bench:
                        "KEYCLOAK_MGMT_PORT": str(MGMT), "KEYCLOAK_ENV_FILE": "/nonexistent",
                        "KC_DB": "mariadb", "KC_DB_URL": "jdbc:mariadb://127.0.0.1:3306/keycloak_bench",
                        "KC_DB_USERNAME": "bench", "KC_DB_PASSWORD": self.db_password,
-                       "KC_BOOTSTRAP_ADMIN_USERNAME": "admin", "KC_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password}
+                       "KC_BOOTSTRAP_ADMIN_USERNAME": "admin", "KC_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
+                       # Deep enough that a profile's stacks reach the provider's resource.
+                       "JAVA_OPTS_APPEND": "-XX:FlightRecorderOptions:stackdepth=512"}
 
     def start_keycloak(self) -> None:
         keycloak("ensure", self.kc_env)
+
+    def keycloak_pid(self) -> int:
+        return int((ROOT / "var" / "keycloak-bench.pid").read_text())
 
     def stop_keycloak(self) -> None:
         keycloak("stop", self.kc_env)
@@ -104,22 +109,30 @@ class Bench:
         subprocess.run([IDENTITY, "keycloak", "bootstrap"], env=env, check=True, capture_output=True)
         return env
 
-    def run_import(self, env: dict, export: Path, workers: int, batch: int, extra=(), watch: bool = False) -> dict:
+    def run_import(self, env: dict, export: Path, workers: int, batch: int, extra=(), watch: bool = False,
+                   profile: bool = False) -> dict:
         report = self.work / f"report-{time.monotonic_ns()}.json"
         argv = [IDENTITY, "import-profiles", "--profiles", str(export / "profiles.jsonl.gz"),
                 "--hashes", str(export / "hashes.csv.gz"), "--report", str(report),
                 "--workers", str(workers), "--batch-size", str(batch), *extra]
+        servers = {"keycloak": self.keycloak_pid(), "mariadb": pid_of("mariadbd")}
+        recording = Recording(servers["keycloak"], self.work) if profile else None
+        before = {name: cpu_seconds(pid) for name, pid in servers.items()}
         started = time.perf_counter()
         process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         watcher = Watcher(self.db_password, started) if watch else None
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
+        cpu = {name: cpu_seconds(pid) - before[name] for name, pid in servers.items()}
+        cpu["importer"] = usage.ru_utime + usage.ru_stime
+        stacks = recording.stacks() if recording else None
         tenths = watcher.stop() if watcher else None
         if status != 0:
             raise SystemExit(f"import failed: {process.stderr.read().decode()[-2000:]}")
         data = json.loads(report.read_text())
-        return {"elapsed": elapsed, "rss_mb": usage.ru_maxrss / 1024, "report": data,
-                "rate": data["profiles"]["input"] / elapsed, "tenths": tenths}
+        return {"elapsed": elapsed, "rss_mb": usage.ru_maxrss / 1024, "report": data, "cpu": cpu,
+                "rate": data["profiles"]["input"] / elapsed, "tenths": tenths,
+                "profile": frame_shares(stacks, PROFILE_FRAMES) if stacks is not None else None}
 
 
 def export_for(work: Path, users: int) -> Path:
@@ -193,6 +206,20 @@ class Watcher:
                 "last": 0.1 * total / max(last_end - last_start, 1e-9)}
 
 
+# Where the provider's time goes: a label, and the method whose presence on a sampled stack counts for it.
+PROFILE_FRAMES = {
+    "the bulk endpoint, all of it": "LegacyMigrationResource.bulk",
+    "reading the batch's JSON": "BulkUsers.parse",
+    "the batch's three lookups (ids, usernames, emails)": "BulkUsers.holders",
+    "Keycloak's addUser": "JpaUserProvider.addUser",
+    "of which the default role's \"has it already?\" query": "UserAdapter.hasDirectRole",
+    "setting fields, attributes and state": "BulkUsers.apply",
+    "the flush (Hibernate's batched INSERTs)": "EntityManagers.flush",
+    "the commit": "DefaultKeycloakTransactionManager.commit",
+    "of which the user cache's invalidations": "UserCacheSession.runInvalidations",
+    "events published to listeners": "DefaultKeycloakSessionFactory.publish",
+}
+
 ROW_SHAPE = {"USER_ENTITY": ("ID", "EMAIL", "EMAIL_CONSTRAINT", "EMAIL_VERIFIED", "ENABLED", "REALM_ID", "USERNAME",
                              "CREATED_TIMESTAMP", "NOT_BEFORE"),
              "USER_ATTRIBUTE": ("NAME", "VALUE", "USER_ID", "ID"),
@@ -245,6 +272,24 @@ def share(timings: dict, name: str) -> float:
     return timings.get(name, 0) / total if total else 0.0
 
 
+def cpu_line(run: dict) -> str:
+    users, cores = run["report"]["profiles"]["input"], os.cpu_count()
+    per_user = {name: seconds * 1000 / users for name, seconds in run["cpu"].items()}
+    total = sum(per_user.values())
+    busy = sum(run["cpu"].values()) / (run["elapsed"] * cores)
+    return (f"- **CPU per user** (the {users:,}-user run, each process's user and system time): the importer "
+            f"{per_user['importer']:.2f} ms, Keycloak {per_user['keycloak']:.2f} ms, MariaDB "
+            f"{per_user['mariadb']:.2f} ms, {total:.2f} ms in all. The {cores} cores were {busy:.0%} busy; with "
+            f"all of them busy, {total:.2f} ms a user allows at most {cores * 1000 / total:,.0f} users/s.")
+
+
+def profile_line(run: dict) -> str:
+    shares = run["profile"]
+    parts = "; ".join(f"{label} {share:.0%}" for label, share in shares.items())
+    return (f"- **Keycloak's profile** (Java Flight Recorder over the {run['report']['profiles']['input']:,}-user "
+            f"run; the share of Keycloak's CPU samples with each on the stack): {parts}.")
+
+
 def reading(small: dict, big: dict, ceiling: float, matrix: list, workers: int, batch: int) -> str:
     """The figures' reading, made from them."""
     n_small, n_big = small["report"]["profiles"]["input"], big["report"]["profiles"]["input"]
@@ -270,6 +315,8 @@ def reading(small: dict, big: dict, ceiling: float, matrix: list, workers: int, 
         f"{share(timings, 'plan'):.0%}, the store and ledger {share(timings, 'store'):.0%}. The main thread "
         f"planned for {timings.get('plan', 0):.0f} s of the run's {big['elapsed']:.0f} s, while each worker "
         f"waited on Keycloak for {timings.get('keycloak', 0) / workers:.0f} s.",
+        cpu_line(big),
+        profile_line(small),
         f"- **Settings**: of the combinations measured on {matrix[0][3]:,} users, {best[0]} was fastest "
         f"({best[1]:,.0f}/s).",
     ]
@@ -293,7 +340,9 @@ def main() -> None:
     for label, users in (("small", args.small_users), ("big", args.users)):
         export = export_for(work, users)
         env = bench.fresh(f"bench-{label}", export)
-        runs[label] = bench.run_import(env, export, workers=args.workers, batch=args.batch_size, watch=True)
+        # The profile on the smaller run, so the larger one's rate carries no recorder.
+        runs[label] = bench.run_import(env, export, workers=args.workers, batch=args.batch_size, watch=True,
+                                       profile=label == "small")
         print(f"{label}: {runs[label]['rate']:.0f}/s rss {runs[label]['rss_mb']:.0f} MB {runs[label]['tenths']}",
               flush=True)
     ceiling = raw_sql_ceiling(bench, export_for(work, args.users), "bench-big", args.users)
@@ -313,7 +362,8 @@ def main() -> None:
     rows = "\n".join(
         f"| {label}, {args.workers} workers, batch {args.batch_size} | {r['report']['profiles']['input']} | "
         f"{r['elapsed']:.0f} | {r['rate']:.0f} | {r['tenths']['first']:.0f} | {r['tenths']['last']:.0f} | "
-        f"{r['rss_mb']:.0f} | {json.dumps(r['report']['run']['timings_s'])} |"
+        f"{r['rss_mb']:.0f} | {json.dumps(r['report']['run']['timings_s'])} | "
+        f"{r['cpu']['importer']:.0f}, {r['cpu']['keycloak']:.0f}, {r['cpu']['mariadb']:.0f} |"
         for label, r in (("smaller", small), ("larger", big)))
     body = f"""Keycloak 26.7.3 (production mode) on MariaDB 10.11 and the legacy store on MariaDB, all on this
 machine with the importer; MariaDB sized as production is (InnoDB buffer pool {BUFFER_POOL // 2**30} GiB, redo log
@@ -322,10 +372,10 @@ provider's bulk endpoint (`POST /realms/{{realm}}/legacy-migration/users/bulk`, 
 batch). "End to end" is the whole command: reading and validating, staging hashes, Keycloak writes,
 store and ledger writes, the report.
 
-| run | profiles | seconds | profiles/s | first tenth (/s) | last tenth (/s) | importer peak RSS (MB) | time split (s, summed over workers) |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| run | profiles | seconds | profiles/s | first tenth (/s) | last tenth (/s) | importer peak RSS (MB) | time split (s, summed over workers) | CPU s (importer, Keycloak, MariaDB) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |
 {rows}
-| raw SQL, Keycloak's row shape, same users, one client | {args.users} | | {ceiling:.0f} | | | | |
+| raw SQL, Keycloak's row shape, same users, one client | {args.users} | | {ceiling:.0f} | | | | | |
 
 Workers and batch size on {args.matrix_users} profiles (fresh realm and store each):
 
