@@ -43,3 +43,17 @@ def keycloak_mariadb(bootstrap_settings):
     finally:
         subprocess.run([script, "stop"], env=env, check=True)
         mysql(f"DROP DATABASE IF EXISTS {DATABASE}")
+
+
+def tables(plan) -> list[dict]:
+    """Every table access in a MariaDB EXPLAIN FORMAT=JSON plan."""
+    found = []
+    if isinstance(plan, dict):
+        if "table_name" in plan:
+            found.append(plan)
+        for value in plan.values():
+            found += tables(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += tables(value)
+    return found

@@ -73,6 +73,16 @@ class KeycloakWriter:
         return {answer["id"]: (answer["outcome"], answer.get("reason")) for answer in response.json()["results"]}
 
     @translated
+    def plans(self, representations: list[dict]) -> dict[str, dict]:
+        """The database's plan (MariaDB's EXPLAIN FORMAT=JSON) of each lookup the provider makes for this
+        batch, by name ("ids", "usernames", "emails"); nothing is written. KeycloakRefused on a database
+        that cannot explain (HTTP 501)."""
+        body = _json({"users": [bulk_entry(rep) for rep in representations]})
+        response = self.admin.connection.raw_post(f"realms/{self.realm}/legacy-migration/users/bulk/plan", data=body)
+        _raise_for(response, "bulk plan")
+        return {name: json.loads(plan) for name, plan in response.json().items()}
+
+    @translated
     def get(self, user_id: str) -> dict | None:
         response = self.admin.connection.raw_get(self._url(f"users/{user_id}"))
         if response.status_code == 404:

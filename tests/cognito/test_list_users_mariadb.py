@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from identity.keycloak.bootstrap import bootstrap, connect
 from tests.cognito.fixtures import free_port, live_app
+from tests.keycloak_mariadb import tables
 from tests.used_secrets import remember
 
 USERS = 2500
@@ -69,20 +70,6 @@ def test_pages_through_every_user_once_in_order(listing):
     assert seen == names()
     disabled = listing["client"].list_users(UserPoolId=POOL_ID, Filter='status = "Disabled"', Limit=60)
     assert [u["Username"] for u in disabled["Users"]] == names()[0:600:10]
-
-
-def tables(plan) -> list[dict]:
-    """Every table access in a MariaDB EXPLAIN FORMAT=JSON plan."""
-    found = []
-    if isinstance(plan, dict):
-        if "table_name" in plan:
-            found.append(plan)
-        for value in plan.values():
-            found += tables(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            found += tables(value)
-    return found
 
 
 SELECTIVE = [

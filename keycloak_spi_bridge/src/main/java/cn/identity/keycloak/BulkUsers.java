@@ -65,40 +65,90 @@ final class BulkUsers {
         List<Map<String, Object>> answers = new ArrayList<>(batch.size());
         Map<String, String> claimed = new HashMap<>();
         EntityManagers.runInBatch(session, () -> {
-            // Who exists, and who holds the batch's usernames and emails: three queries for the batch.
-            Set<String> existing = holders("ID", batch.stream().map(Wanted::id).toList()).keySet();
-            byUsername = holders("USERNAME", batch.stream().map(w -> w.username().toLowerCase(Locale.ROOT)).toList());
-            byEmail = holders("EMAIL", batch.stream().map(Wanted::email).filter(e -> e != null)
-                    .map(e -> e.toLowerCase(Locale.ROOT)).toList());
+            Map<String, String> realmOf = rows(lookup("ids", batch, false));
+            byUsername = rows(lookup("usernames", batch, false));
+            byEmail = rows(lookup("emails", batch, false));
             for (Wanted wanted : batch) {
-                UserModel user = existing.contains(wanted.id()) ? users.getUserById(realm, wanted.id()) : null;
+                String holderRealm = realmOf.get(wanted.id().toLowerCase(Locale.ROOT));
+                if (holderRealm != null && !holderRealm.equals(realm.getId())) {
+                    answers.add(answer(wanted.id(), "refused:id_taken"));
+                    continue;
+                }
+                UserModel user = holderRealm != null ? users.getUserById(realm, wanted.id()) : null;
                 answers.add(answer(wanted.id(), write(user, wanted, claimed)));
             }
         }, true);
         return answers;
     }
 
-    /** value (lower case) -> user id, for the realm's users whose `column` is one of `values`. */
-    private Map<String, String> holders(String column, List<String> values) {
-        Map<String, String> found = new HashMap<>();
+    /**
+     * A batch's lookups (who exists; who holds its usernames; its emails): each answered by a unique
+     * key, so each costs the same however many users there are. An id is unique across realms.
+     * With unique emails Keycloak keeps the lower-cased email in EMAIL_CONSTRAINT, under the realm's
+     * unique key (the plain EMAIL index alone made MariaDB scan the realm's users); with duplicates
+     * allowed no email is refused, so there is nothing to look up.
+     */
+    static final List<String> LOOKUPS = List.of("ids", "usernames", "emails");
+
+    private Query lookup(String name, List<Wanted> batch, boolean explain) {
+        return switch (name) {
+            case "ids" -> in("SELECT u.ID, u.REALM_ID FROM USER_ENTITY u WHERE u.ID IN ",
+                    batch.stream().map(Wanted::id).toList(), false, explain);
+            case "usernames" -> in("SELECT u.USERNAME, u.ID FROM USER_ENTITY u WHERE u.REALM_ID = ?1 AND u.USERNAME IN ",
+                    batch.stream().map(w -> w.username().toLowerCase(Locale.ROOT)).toList(), true, explain);
+            case "emails" -> realm.isDuplicateEmailsAllowed() ? null
+                    : in("SELECT u.EMAIL_CONSTRAINT, u.ID FROM USER_ENTITY u WHERE u.REALM_ID = ?1 AND u.EMAIL_CONSTRAINT IN ",
+                    batch.stream().map(Wanted::email).filter(e -> e != null).map(e -> e.toLowerCase(Locale.ROOT)).toList(),
+                    true, explain);
+            default -> throw new IllegalArgumentException(name);
+        };
+    }
+
+    /** The statement `sql` (ending in "IN ") for `values`, bound (or its EXPLAIN); null when there are none. */
+    private Query in(String sql, List<String> values, boolean inRealm, boolean explain) {
         if (values.isEmpty()) {
+            return null;
+        }
+        int first = inRealm ? 2 : 1;
+        StringBuilder in = new StringBuilder(sql).append('(');
+        for (int i = 0; i < values.size(); i++) {
+            in.append(i == 0 ? "" : ", ").append('?').append(i + first);
+        }
+        String statement = in.append(')').toString();
+        Query query = PasswordWrites.entities(session).createNativeQuery(explain ? "EXPLAIN FORMAT=JSON " + statement : statement);
+        if (inRealm) {
+            query.setParameter(1, realm.getId());
+        }
+        for (int i = 0; i < values.size(); i++) {
+            query.setParameter(i + first, values.get(i));
+        }
+        return query;
+    }
+
+    /** First column (lower case) -> second, of what the lookup found. */
+    private static Map<String, String> rows(Query query) {
+        Map<String, String> found = new HashMap<>();
+        if (query == null) {
             return found;
-        }
-        StringBuilder sql = new StringBuilder("SELECT u.").append(column)
-                .append(", u.ID FROM USER_ENTITY u WHERE u.REALM_ID = ?1 AND u.").append(column).append(" IN (");
-        for (int i = 0; i < values.size(); i++) {
-            sql.append(i == 0 ? "" : ", ").append('?').append(i + 2);
-        }
-        Query query = PasswordWrites.entities(session).createNativeQuery(sql.append(')').toString());
-        query.setParameter(1, realm.getId());
-        for (int i = 0; i < values.size(); i++) {
-            query.setParameter(i + 2, values.get(i));
         }
         for (Object row : query.getResultList()) {
             Object[] pair = (Object[]) row;
             found.put(String.valueOf(pair[0]).toLowerCase(Locale.ROOT), String.valueOf(pair[1]));
         }
         return found;
+    }
+
+    /** MariaDB/MySQL's EXPLAIN FORMAT=JSON of each lookup this batch makes (the same statements, bound). */
+    Map<String, String> plans(List<Wanted> batch) {
+        Map<String, String> plans = new LinkedHashMap<>();
+        for (String name : LOOKUPS) {
+            Query query = lookup(name, batch, true);
+            if (query != null) {
+                Object answer = query.getSingleResult();
+                plans.put(name, answer instanceof Object[] row ? String.valueOf(row[0]) : String.valueOf(answer));
+            }
+        }
+        return plans;
     }
 
     private String write(UserModel user, Wanted wanted, Map<String, String> claimed) {

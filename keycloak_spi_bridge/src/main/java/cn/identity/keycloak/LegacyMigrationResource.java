@@ -300,6 +300,31 @@ public class LegacyMigrationResource {
                 .type(MediaType.APPLICATION_JSON).build();
     }
 
+    /**
+     * {@code POST .../users/bulk/plan} with a batch as for {@code users/bulk}: the database's plan of
+     * each lookup that batch makes (MariaDB, MySQL), and nothing written.
+     */
+    @POST
+    @Path("users/bulk/plan")
+    @Consumes(MediaType.APPLICATION_JSON)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response bulkPlan(Map<String, Object> body) {
+        RealmModel realm = session.getContext().getRealm();
+        Response refused = authorise(realm);
+        if (refused != null) {
+            return refused;
+        }
+        if (!UserPages.mysql(session)) {
+            return error(501, "plan_unavailable");
+        }
+        try {
+            List<BulkUsers.Wanted> batch = BulkUsers.parse(body == null ? null : body.get("users"));
+            return Response.ok(new BulkUsers(session, realm).plans(batch)).type(MediaType.APPLICATION_JSON).build();
+        } catch (IllegalArgumentException e) {
+            return error(400, "invalid_request");
+        }
+    }
+
     /** The realm's hash for a new password, whatever its policy says of the password itself. */
     private PasswordCredentialModel hash(RealmModel realm, String password) {
         PasswordPolicy policy = realm.getPasswordPolicy();
