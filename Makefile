@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 WITH_ENV := scripts/with-env
 
-.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-import bench-signin bench-signin-baseline clients
+.PHONY: run test stop install tools keycloak bootstrap db-upgrade sample-import serve clean bench-load bench-import bench-signin bench-signin-baseline clients cluster cluster-stop cluster-test
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	python3 -m venv $(VENV)
@@ -58,6 +58,22 @@ test: install tools keycloak clients
 stop:
 	-scripts/serve.sh stop
 	scripts/keycloak.sh stop
+
+## cluster: the production shape on loopback: two Keycloak nodes clustered on MariaDB, two services
+## (gunicorn), nginx with the production template in front (scripts/cluster.py, docs/scaling.md)
+cluster: install tools
+	scripts/mariadb.sh start
+	$(VENV)/bin/python scripts/cluster.py start
+
+cluster-stop:
+	$(VENV)/bin/python scripts/cluster.py stop
+
+## cluster-test: the cluster's tests alone (tests/cluster) on a cluster started for them, stopped after
+cluster-test: install tools
+	scripts/mariadb.sh start
+	$(VENV)/bin/python scripts/cluster.py start
+	$(WITH_ENV) $(VENV)/bin/pytest -p no:cacheprovider tests/cluster $(PYTEST_ARGS); \
+		status=$$?; $(VENV)/bin/python scripts/cluster.py stop; exit $$status
 
 clean: stop
 	rm -rf var .cache/keycloak

@@ -127,7 +127,10 @@ DEMO = {"loginName": "demo", "emailAddress": "demo@example.com", "password": "De
 
 
 def generate(out: Path, users: int, seed: int = 1, failure_rate: float = 0.002, gz: bool = False,
-             scheme: str = "bare", sample_every: int = 100, deleted: int = 5, demo: bool = False) -> dict:
+             scheme: str = "bare", sample_every: int = 100, deleted: int = 5, demo: bool = False,
+             first: int = 0) -> dict:
+    """`first`: the number of the first user's names (user0000000, ...): two exports with different
+    ranges name no one alike."""
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     writer = Writer(out, gz)
@@ -149,14 +152,15 @@ def generate(out: Path, users: int, seed: int = 1, failure_rate: float = 0.002, 
         cases.append({"source": source, "line": line, "userID": user_id, "outcome": outcome, "reason": reason})
 
     for i in range(users):
+        n = first + i
         case = case_at.get(i)
         user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         kind = rng.random()
-        login = f"user{i:07d}" if kind < 0.8 else None
-        email = f"u{i}.{rng.randint(0, 999)}@example.com" if (kind < 0.6 or 0.8 <= kind < 0.92) else None
-        tel = phone(rng, local=rng.random() < 0.3, i=i) if (0.4 < kind < 0.8 or kind >= 0.92) else None
+        login = f"user{n:07d}" if kind < 0.8 else None
+        email = f"u{n}.{rng.randint(0, 999)}@example.com" if (kind < 0.6 or 0.8 <= kind < 0.92) else None
+        tel = phone(rng, local=rng.random() < 0.3, i=n) if (0.4 < kind < 0.8 or kind >= 0.92) else None
         if not (login or email or tel):
-            login = f"user{i:07d}"
+            login = f"user{n:07d}"
         name = rng.choice([chinese_name(rng), chinese_name(rng), rng.choice(JAPANESE),
                            chinese_name(rng) + rng.choice(EMOJI), f"User {i}"])
         created = created0 + i * 1000
@@ -226,7 +230,7 @@ def generate(out: Path, users: int, seed: int = 1, failure_rate: float = 0.002, 
             record["emailAddress"] = f"not-an-email-{i}"
             outcome, reason = "failed", "invalid_email"
         elif case == "invalid_email_with_login":
-            record["loginName"] = login = f"user{i:07d}"
+            record["loginName"] = login = f"user{n:07d}"
             record["emailAddress"] = f"broken@@{i}"
             reason = "invalid_email"
         elif case == "invalid_phone_only":

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install, from Debian's packages, the command-line tools the tests need:
 # independent hash tools for test vectors, MariaDB client bits, and what the
-# Keycloak script uses, and Chromium for the login-page tests (Playwright drives it). Only what is missing is installed (needs root or sudo).
+# Keycloak script uses, Chromium for the login-page tests (Playwright drives it), and the cluster's
+# nginx and MariaDB (make cluster). Only what is missing is installed (needs root or sudo).
 set -euo pipefail
 declare -A PACKAGE_OF=(
   [openssl]=openssl [htpasswd]=apache2-utils [slappasswd]=slapd [argon2]=argon2 [mkpasswd]=whois
   [curl]=curl [unzip]=unzip [mvn]=maven [chromium]=chromium
+  [nginx]=nginx-light [envsubst]=gettext-base [mysqld]=mariadb-server [mysql]=mariadb-client
 )
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do

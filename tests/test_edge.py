@@ -14,6 +14,7 @@ import html
 import http.client
 import os
 import re
+import secrets
 import signal
 import ssl
 import subprocess
@@ -214,8 +215,9 @@ def edge(realm, database_url, live_service, smtp, dev_env, keycloak_url, tmp_pat
         IDENTITY_ADMIN_ALLOW="127.0.0.2",  # the suite connects from 127.0.0.1: outside the list
         NGINX_PUBLIC_LISTEN=f"127.0.0.1:{public_port}", NGINX_ADMIN_LISTEN=f"127.0.0.1:{admin_port}",
         NGINX_REDIRECT_LISTEN=f"127.0.0.1:{redirect_port}",
-        NGINX_SERVICE_UPSTREAM=f"127.0.0.1:{service_port}",
-        NGINX_KEYCLOAK_UPSTREAM=f"{keycloak.hostname}:{keycloak.port}"), prefix / "conf.d" / "identity.conf")
+        NGINX_SERVICE_SERVERS=f"server 127.0.0.1:{service_port};",
+        NGINX_KEYCLOAK_SERVERS=f"server {keycloak.hostname}:{keycloak.port};",
+        NGINX_ACCESS_LOG=str(prefix / "access.log")), prefix / "conf.d" / "identity.conf")
     for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / "temp" / name).mkdir(parents=True)
     # The official image's /etc/nginx/nginx.conf, reduced: the rendered template inside `http`, and
@@ -383,3 +385,15 @@ def test_the_template_never_passes_on_a_clients_forwarded_for():
     assert "$proxy_add_x_forwarded_for" not in text
     assert re.search(r"proxy_set_header X-Forwarded-For +\$remote_addr;", text)
 
+
+
+def test_nginx_logs_no_query_string_and_no_referer(edge):
+    """An authorization code reaches the service in a query (/oauth2/idpresponse?code=...), and a page's
+    address in a Referer: nginx's access log keeps the path alone."""
+    marker = secrets.token_hex(8)
+    status, _, _ = raw(edge["public"], "GET", f"/oauth2/idpresponse?code={marker}&state=s",
+                       headers={"Referer": f"https://127.0.0.1/?code={marker}"}, cafile=edge["cafile"])
+    assert status < 500
+    log = (edge["prefix"] / "access.log").read_text()
+    assert '"GET /oauth2/idpresponse HTTP/' in log
+    assert marker not in log
