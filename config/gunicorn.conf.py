@@ -19,6 +19,7 @@ worker_class = "gthread"
 threads = int(os.environ.get("IDENTITY_THREADS", 2 * int(os.environ.get("IDENTITY_MAX_IN_FLIGHT", 8))))
 timeout = int(os.environ.get("IDENTITY_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
+# nginx keeps idle connections to the service for less (its upstream keepalive_timeout, 4 s).
 keepalive = 5
 # Path without the query string (%(U)s): a query can carry a code or a state.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'

@@ -269,7 +269,7 @@ class Edge:
         (self.prefix / "conf.d" / "identity.conf").write_text(rendered)
         (self.prefix / "conf.d" / "internal.conf").write_text(f"""# Never public: the services reach Keycloak, and Keycloak's login page the services' bridge.
 upstream internal_keycloak {{ {nodes} keepalive 32; }}
-upstream internal_services {{ {services} keepalive 16; }}
+upstream internal_services {{ {services} keepalive 16; keepalive_timeout 4s; }}  # below gunicorn's 5 s
 log_format upstreams '$upstream_addr $status "$request_method $uri"';
 server {{
     listen 127.0.0.1:{ports.internal};
