@@ -93,6 +93,7 @@ class Cluster:
         self.env_file = var / "cluster.env"
         self.nginx_prefix = var / "nginx"
         self.cafile = str(self.nginx_prefix / "tls" / "tls.crt")
+        self.made_secrets = False
 
     # --- addresses -------------------------------------------------------------------------------
 
@@ -115,6 +116,7 @@ class Cluster:
 
     def secrets(self) -> dict[str, str]:
         if not self.env_file.exists():
+            self.made_secrets = True
             self.var.mkdir(parents=True, exist_ok=True)
             subprocess.run([str(ROOT / "scripts" / "dev-env.sh"), str(self.env_file)], check=True)
             with self.env_file.open("a") as out:
@@ -155,6 +157,10 @@ class Cluster:
 
     def databases(self) -> None:
         password = self.secrets()["CLUSTER_DB_PASSWORD"]
+        if self.made_secrets:
+            # New secrets, new databases: Keycloak's master administrator in a database kept from before
+            # has another password (a `make clean`, another checkout on the same server).
+            mysql("DROP DATABASE IF EXISTS keycloak_cluster; DROP DATABASE IF EXISTS identity_cluster;")
         mysql("CREATE DATABASE IF NOT EXISTS keycloak_cluster CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; "
               "CREATE DATABASE IF NOT EXISTS identity_cluster CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; "
               + " ".join(f"CREATE OR REPLACE USER 'cluster'@'{host}' IDENTIFIED BY '{password}'; "
