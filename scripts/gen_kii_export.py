@@ -100,9 +100,9 @@ def csv_quote(value) -> str:
 
 
 class Hasher:
-    def __init__(self, scheme: str, rng: random.Random):
+    def __init__(self, scheme: str, rng: random.Random, key: bytes | None = None):
         self.scheme, self.rng = scheme, rng
-        self.key = secrets.token_urlsafe(24).encode()
+        self.key = key or secrets.token_urlsafe(24).encode()
 
     def hash(self, password: str, i: int) -> tuple[str, str | None]:
         if self.scheme == "bare":
@@ -128,13 +128,13 @@ DEMO = {"loginName": "demo", "emailAddress": "demo@example.com", "password": "De
 
 def generate(out: Path, users: int, seed: int = 1, failure_rate: float = 0.002, gz: bool = False,
              scheme: str = "bare", sample_every: int = 100, deleted: int = 5, demo: bool = False,
-             first: int = 0) -> dict:
+             first: int = 0, hash_key: bytes | None = None) -> dict:
     """`first`: the number of the first user's names (user0000000, ...): two exports with different
-    ranges name no one alike."""
+    ranges name no one alike. `hash_key`: the bare hashes' key (default: a new one)."""
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     writer = Writer(out, gz)
-    hasher = Hasher(scheme, rng)
+    hasher = Hasher(scheme, rng, hash_key)
     cases, totals = [], Counter()
     samples, user_ids, login_names = [], [], []
     # Which users carry a failure case: evenly spread, each case at least once.

@@ -12,7 +12,7 @@ import tempfile
 
 import sqlalchemy as sa
 
-from identity.importer.models import ImportHash, ImportRecord, ImportRun
+from identity.importer.models import ImportHash, ImportProfile, ImportRecord, ImportRun
 from identity.legacy.models import utcnow
 from identity.legacy.store import IN_CHUNK
 
@@ -40,7 +40,7 @@ class Ledger:
         """A dry run's ledger, in a temporary SQLite file: nothing is written to the store."""
         file = tempfile.NamedTemporaryFile(prefix="identity-dry-run-", suffix=".db")
         engine = sa.create_engine(f"sqlite:///{file.name}")
-        for table in (RUNS, RECORDS, STAGED):
+        for table in (RUNS, RECORDS, STAGED, ImportProfile.__table__):
             table.create(engine)
         ledger = cls(engine, run_id)
         ledger._file = file

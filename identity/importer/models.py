@@ -20,6 +20,7 @@ class ImportRun(db.Model):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     arguments: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: file names and options, no secret
     hashes_staged: Mapped[bool] = mapped_column(default=False, nullable=False)
+    profiles_staged: Mapped[bool] = mapped_column(default=False, nullable=False)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -60,3 +61,23 @@ class ImportHash(db.Model):
     salt: Mapped[str | None] = mapped_column(String(255))
     problem: Mapped[str | None] = mapped_column(String(48))  # why this hash cannot be used
     fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+
+class ImportProfile(db.Model):
+    """The profile export's readable lines, staged so that the lines a set operation can prove unchanged
+    are recorded at once (unchanged.py); emptied when the run ends."""
+
+    __tablename__ = "import_profiles"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kii_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    modified: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    username: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    has_password: Mapped[bool] = mapped_column(nullable=False)
+    flags: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(48))               # the line's warnings
+    # Another line of the export names the same userID, username, email or phone: the planner decides.
+    contested: Mapped[bool] = mapped_column(default=False, nullable=False)

@@ -3,13 +3,14 @@
 The run composes its stages (docs/import.md has the why):
 
 1. stage the hash export in the ledger (stage.py: validated, fingerprinted);
-2. stream the profiles in batches: the planner (plan.py), in file order, decides each line
+2. record the lines a set operation proves unchanged (unchanged.py: a later delivery's bulk);
+3. stream the remaining profiles in batches: the planner (plan.py), in file order, decides each line
    (imported, updated, unchanged, failed) from facts about the store, this run's ledger and the
    batches still in flight (facts.py); worker threads write each batch (apply.py): Keycloak first,
    then the store rows and the ledger rows in one transaction;
-3. account for every hash line no profile took (stage.py);
-4. apply `--deleted` (deletions.py: for good, a later delivery never brings a deleted user back);
-5. build the report from the ledger (report.py).
+4. account for every hash line no profile took (stage.py);
+5. apply `--deleted` (deletions.py: for good, a later delivery never brings a deleted user back);
+6. build the report from the ledger (report.py).
 
 A line is done once its ledger row is committed, and that commit carries its store rows too, so a
 run killed anywhere resumes (same arguments, same run id) without redoing or losing a line, and
@@ -37,6 +38,7 @@ from identity.importer.ledger import Ledger
 from identity.importer.plan import Plan, Planner
 from identity.importer.report import build_report
 from identity.importer.stage import HashStage
+from identity.importer.unchanged import UnchangedLines
 from identity.keycloak.writer import KeycloakWriter
 from identity.legacy.credentials import LegacySettings
 from identity.legacy.store import LegacyStore
@@ -55,6 +57,7 @@ class ImportOptions:
     batch_size: int = 500
     dry_run: bool = False
     bmp_only: bool = False  # Keycloak stores its user fields in utf8mb3 (MySQL/MariaDB)
+    set_based: bool = True  # unchanged lines by set operations (off: the planner judges every line)
 
     def run_id(self) -> str:
         """Same files (path, size, modification time) and options: same run, so a rerun resumes it."""
@@ -89,6 +92,7 @@ class Importer:
         self.hashes = HashStage(self.ledger, legacy, secret)
         self.planner = Planner(self.run_id, realm, options.bmp_only)
         self.applier = Applier(self.ledger, self.store, writer, options.dry_run, self.timings)
+        self.unchanged = UnchangedLines(self.ledger, realm, options.bmp_only)
         self.deletions = Deletions(self.ledger, self.store, writer, realm, options.dry_run)
         self.in_flight: dict[Future, Plan] = {}
 
@@ -103,6 +107,10 @@ class Importer:
             return report
         if options.hashes:
             self.hashes.stage(options.hashes)
+        if options.set_based and not options.dry_run and self.store.any():
+            started = time.perf_counter()
+            self.unchanged.record(options.profiles)
+            self.timings.add("unchanged", started)
         self._import_profiles()
         if options.hashes:
             self.hashes.settle(self.store)
@@ -111,6 +119,7 @@ class Importer:
         report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
         report["run"]["timings_s"] = self.timings.rounded()
         report["run"]["already_complete"] = False
+        self.unchanged.finish()
         self.ledger.finish()
         return report
 

@@ -133,6 +133,11 @@ class LegacyStore:
                     found[row["kii_user_id"]] = dict(row)
         return found
 
+    def any(self) -> bool:
+        """Whether the store holds any user (before the first delivery it holds none)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(USERS.c.kii_user_id).limit(1)).first() is not None
+
     @staticmethod
     def holders_query(kind: str, values) -> sa.Select:
         """(value, kii_user_id) of the users holding these usernames, emails or phone numbers."""

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from identity import create_app
 from identity.db import db
-from identity.importer.models import ImportHash, ImportRecord, ImportRun
+from identity.importer.models import ImportHash, ImportProfile, ImportRecord, ImportRun
 from identity.keycloak.bootstrap import bootstrap
 from identity.legacy.models import LegacyUser
 from tests.conftest import ROOT, TEST_REALM, make_config
@@ -21,12 +21,15 @@ from tests.conftest import ROOT, TEST_REALM, make_config
 _spec = importlib.util.spec_from_file_location("gen_kii_export", ROOT / "scripts" / "gen_kii_export.py")
 gen_kii_export = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gen_kii_export)
+_spec = importlib.util.spec_from_file_location("gen_cutoff", ROOT / "scripts" / "gen_cutoff.py")
+gen_cutoff = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen_cutoff)
 
 
 def clean_store() -> None:
     from identity.audit import AuditEvent
 
-    for model in (ImportRecord, ImportHash, ImportRun, LegacyUser, AuditEvent):
+    for model in (ImportRecord, ImportHash, ImportProfile, ImportRun, LegacyUser, AuditEvent):
         db.session.execute(sa.delete(model))
     db.session.commit()
 
