@@ -274,6 +274,43 @@ public class LegacyMigrationResource {
     }
 
     /**
+     * {@code GET .../users/compact?after=&max=}: the bulk read of {@code identity migration verify}, a page
+     * of the realm's users in id order with only the fields it compares, in straight SQL
+     * ({@link CompactUsers}); {@code next} is the {@code after} of the page that follows, absent on the last.
+     */
+    @GET
+    @Path("users/compact")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response compactUsers(@QueryParam("after") String after, @QueryParam("max") Integer max) {
+        return Response.ok(compact(after, max).json()).type(MediaType.APPLICATION_JSON).build();
+    }
+
+    /**
+     * {@code GET .../users/compact/plan?...}: the database's plan of each statement that page runs (MariaDB,
+     * MySQL), by name: {@code page}, {@code attributes}, {@code passwords}.
+     */
+    @GET
+    @Path("users/compact/plan")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response compactUsersPlan(@QueryParam("after") String after, @QueryParam("max") Integer max) {
+        CompactUsers page = compact(after, max);
+        return !UserPages.mysql(session) ? error(501, "plan_unavailable")
+                : Response.ok(page.plans()).type(MediaType.APPLICATION_JSON).build();
+    }
+
+    private CompactUsers compact(String after, Integer max) {
+        RealmModel realm = session.getContext().getRealm();
+        Response refused = authorise(realm);
+        if (refused != null) {
+            throw new WebApplicationException(refused);
+        }
+        if (max == null || max < 1 || max > CompactUsers.MAX_PAGE || after != null && after.length() > 255) {
+            throw new WebApplicationException(error(400, "invalid_request"));
+        }
+        return new CompactUsers(PasswordWrites.entities(session), UserPages.mysql(session), realm, after, max);
+    }
+
+    /**
      * {@code POST .../users/bulk} with {@code {"users": [...]}}: the importer's batch of Kii users,
      * created or brought up to date in this request's one transaction ({@link BulkUsers}); the answer
      * lists each user's outcome ({@code created}, {@code updated}, {@code unchanged}, or

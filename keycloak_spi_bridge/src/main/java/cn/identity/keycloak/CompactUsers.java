@@ -1,0 +1,186 @@
+package cn.identity.keycloak;
+
+import java.sql.Clob;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import jakarta.persistence.EntityManager;
+import jakarta.persistence.Query;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import org.keycloak.models.RealmModel;
+import org.keycloak.models.credential.PasswordCredentialModel;
+
+/**
+ * A page of a realm's users in id order with only what {@code identity migration verify} compares:
+ * the service's bulk read of every user, where the Admin API's full representations are far too slow.
+ * Straight SQL, no UserModel: the page's users, then their attributes and which of them have a
+ * password, one statement each. Keyset paging ({@code after} the last id of the page before) on
+ * the primary key keeps every page as cheap as the first at any depth. Service accounts are left out.
+ */
+final class CompactUsers {
+
+    static final int MAX_PAGE = 10000;
+    private static final String ATTRIBUTES =
+            "SELECT a.USER_ID, a.NAME, a.VALUE, a.LONG_VALUE FROM USER_ATTRIBUTE a WHERE a.USER_ID IN ";
+    private static final String PASSWORDS =
+            "SELECT DISTINCT c.USER_ID FROM CREDENTIAL c WHERE c.TYPE = ?1 AND c.USER_ID IN ";
+    // Keycloak's own JSON leaves null map values out: a user without an email would lose the field.
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final EntityManager entities;
+    private final String realmId;
+    private final String after;
+    private final int max;
+    private final String page;
+
+    CompactUsers(EntityManager entities, boolean mysql, RealmModel realm, String after, int max) {
+        this.entities = entities;
+        this.realmId = realm.getId();
+        this.after = after == null ? "" : after;
+        this.max = max;
+        // Left to itself, MariaDB may take the realm's service-account index by ref and step over every
+        // user before `after`: each page would cost more than the one before.
+        this.page = "SELECT u.ID, u.USERNAME, u.EMAIL, u.ENABLED, u.EMAIL_VERIFIED FROM USER_ENTITY u"
+                + (mysql ? " FORCE INDEX (PRIMARY)" : "")
+                + " WHERE u.REALM_ID = ?1 AND u.SERVICE_ACCOUNT_CLIENT_LINK IS NULL AND u.ID > ?2 ORDER BY u.ID LIMIT "
+                + max;
+    }
+
+    private Query page(boolean explain) {
+        return entities.createNativeQuery((explain ? "EXPLAIN FORMAT=JSON " : "") + page)
+                .setParameter(1, realmId)
+                .setParameter(2, after);
+    }
+
+    /** The page: {@code users}, and {@code next} (the last id) when the page is full. */
+    Map<String, Object> page() {
+        List<?> rows = page(false).getResultList();
+        Map<String, Map<String, Object>> users = new LinkedHashMap<>();
+        for (Object row : rows) {
+            Object[] columns = (Object[]) row;
+            Map<String, Object> user = new LinkedHashMap<>();
+            user.put("id", columns[0]);
+            user.put("username", columns[1]);
+            user.put("email", columns[2]);
+            user.put("enabled", flag(columns[3]));
+            user.put("emailVerified", flag(columns[4]));
+            user.put("password", false);
+            user.put("attributes", new LinkedHashMap<String, List<String>>());
+            users.put((String) columns[0], user);
+        }
+        if (!users.isEmpty()) {
+            attributes(users);
+            passwords(users);
+        }
+        Map<String, Object> answer = new LinkedHashMap<>();
+        answer.put("users", new ArrayList<>(users.values()));
+        if (rows.size() == max) {
+            answer.put("next", ((Object[]) rows.get(rows.size() - 1))[0]);
+        }
+        return answer;
+    }
+
+    /** {@link #page} as JSON, a null email kept. */
+    byte[] json() {
+        try {
+            return JSON.writeValueAsBytes(page());
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("the page cannot be written as JSON", e);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private void attributes(Map<String, Map<String, Object>> users) {
+        // Keycloak keeps a value longer than VALUE's column in LONG_VALUE, and VALUE null.
+        for (Object row : in(ATTRIBUTES, users.keySet(), null).getResultList()) {
+            Object[] columns = (Object[]) row;
+            Map<String, List<String>> attributes = (Map<String, List<String>>) users.get((String) columns[0])
+                    .get("attributes");
+            String value = columns[2] != null ? (String) columns[2] : text(columns[3]);
+            attributes.computeIfAbsent((String) columns[1], name -> new ArrayList<>()).add(value);
+        }
+    }
+
+    private void passwords(Map<String, Map<String, Object>> users) {
+        Set<Object> having = new HashSet<>(in(PASSWORDS, users.keySet(), PasswordCredentialModel.TYPE).getResultList());
+        for (Object id : having) {
+            users.get((String) id).put("password", true);
+        }
+    }
+
+    /** `sql` (ending in "IN ") bound to `first` (when not null) and then to each of `ids`. */
+    private Query in(String sql, Set<String> ids, String first) {
+        int from = first == null ? 1 : 2;
+        StringBuilder statement = new StringBuilder(sql).append('(');
+        for (int i = 0; i < ids.size(); i++) {
+            statement.append(i == 0 ? "" : ", ").append('?').append(i + from);
+        }
+        Query query = entities.createNativeQuery(statement.append(')').toString());
+        if (first != null) {
+            query.setParameter(1, first);
+        }
+        int position = from;
+        for (String id : ids) {
+            query.setParameter(position++, id);
+        }
+        return query;
+    }
+
+    /** Booleans as each database's driver hands them back. */
+    private static boolean flag(Object value) {
+        if (value instanceof Boolean b) {
+            return b;
+        }
+        if (value instanceof Number n) {
+            return n.intValue() != 0;
+        }
+        if (value instanceof byte[] bytes) {
+            return bytes.length > 0 && bytes[0] != 0;
+        }
+        return value != null && ("1".equals(value.toString()) || "true".equalsIgnoreCase(value.toString()));
+    }
+
+    /** A LONG_VALUE: a string on MariaDB, a CLOB on others (H2). */
+    private static String text(Object value) {
+        if (value instanceof Clob clob) {
+            try {
+                return clob.getSubString(1, (int) clob.length());
+            } catch (SQLException e) {
+                throw new IllegalStateException("an attribute's long value cannot be read", e);
+            }
+        }
+        return value == null ? null : value.toString();
+    }
+
+    /**
+     * The database's plan (MariaDB/MySQL's EXPLAIN FORMAT=JSON) of each statement the page runs, by name:
+     * {@code page}, and for the page's users {@code attributes} and {@code passwords}.
+     */
+    Map<String, String> plans() {
+        Map<String, String> plans = new LinkedHashMap<>();
+        plans.put("page", plan(page(true)));
+        Set<String> ids = new LinkedHashSet<>();
+        for (Object row : page(false).getResultList()) {
+            ids.add((String) ((Object[]) row)[0]);
+        }
+        if (!ids.isEmpty()) {
+            plans.put("attributes", plan(in("EXPLAIN FORMAT=JSON " + ATTRIBUTES, ids, null)));
+            plans.put("passwords", plan(in("EXPLAIN FORMAT=JSON " + PASSWORDS, ids, PasswordCredentialModel.TYPE)));
+        }
+        return plans;
+    }
+
+    private static String plan(Query explain) {
+        Object answer = explain.getSingleResult();
+        return answer instanceof Object[] row ? String.valueOf(row[0]) : String.valueOf(answer);
+    }
+}
