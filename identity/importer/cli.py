@@ -79,10 +79,12 @@ def stats_command(as_json):
 @click.option("--profiles", type=FILE, required=True)
 @click.option("--hashes", type=FILE)
 @click.option("--deleted", type=FILE, help="The deletions of the same delivery: those users are expected disabled.")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the result as JSON here.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result as JSON here, and a Markdown summary beside it (.md).")
 def verify_command(profiles, hashes, deleted, report):
-    """Reconcile the export with Keycloak and the legacy store; exit 1 when anything differs."""
+    """Reconcile the delivery with Keycloak and the legacy store; exit 1 only when something needs action."""
     from identity.db import db
+    from identity.importer.reconcile import render_markdown
     from identity.importer.verify import Verifier
     from identity.keycloak import keycloak
     from identity.keycloak.writer import KeycloakWriter
@@ -95,12 +97,15 @@ def verify_command(profiles, hashes, deleted, report):
                       cfg["SECRET_KEY"], bmp_only=bool(cfg["KEYCLOAK_BMP_ONLY"])).run(profiles, hashes, deleted)
     if report:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
-        Path(report).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        Path(report).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        Path(report).with_suffix(".md").write_text(render_markdown(result), encoding="utf-8")
     t = result["totals"]
     click.echo(f"profiles: {t['input']} read, {t['matched']} matched, {t['different']} different, "
-               f"{t['missing']} missing, {t['invalid']} invalid in the export; {t['extra']} extra")
+               f"{t['missing']} missing, {t['invalid']} invalid in the export; {t['extra']} Kii users not in it; "
+               f"{t['signed_up_here']} signed up here")
     for reason, entry in result["reasons"].items():
-        click.echo(f"  {reason}: {entry['count']} (e.g. {', '.join(entry['examples'])})")
+        mark = "ACTION" if entry["action"] else "info"
+        click.echo(f"  {mark} {reason}: {entry['count']} (e.g. {', '.join(entry['examples'])})")
     if not result["add_up"]:
         raise click.ClickException("totals do not add up")
     if not result["ok"]:

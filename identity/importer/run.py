@@ -115,7 +115,9 @@ class Importer:
         if options.hashes:
             self.hashes.settle(self.store)
         if options.deleted:
+            started = time.perf_counter()
             self.deletions.run(options.deleted, options.batch_size)
+            self.timings.add("deletions", started)
         report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
         report["run"]["timings_s"] = self.timings.rounded()
         report["run"]["already_complete"] = False

@@ -1,32 +1,63 @@
-"""`identity migration verify`: reconcile the export with Keycloak and the legacy store.
+"""`identity migration verify`: reconcile a delivery with Keycloak and the legacy store, in the database.
 
-Independent of the import's ledger: it reads the export again, lists every
-Keycloak user of the realm into a scratch SQLite database (constant memory),
-and compares user by user. Every profile line ends in exactly one of
-matched, different, missing or invalid (the import's own validation
-refused it); users that exist in Keycloak or the store but not in the
-export are reported as extra.
+Independent of the import's ledger: it reads the export again into scratch tables of the store's
+database, reads every Keycloak user of the realm in pages of thousands through the provider
+(`users/compact`: only what is compared, in id order) into another, and then asks the database the
+questions of reconcile.py, which says what each difference means and what to do about it. Every
+profile line ends in exactly one of matched, different, missing or invalid (the import's own
+validation refused it); Keycloak users and store rows no line names are counted apart: sign-ups
+since go-live, deletions, and Kii users this delivery leaves out.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
-from collections import Counter, defaultdict
+import secrets
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
+from identity import audit
 from identity.importer import reader
-from identity.importer.profile import RecordError, keycloak_id, parse_user, to_keycloak
-from identity.importer.reader import batched
+from identity.importer.ledger import chunks
+from identity.importer.reconcile import BY_NAME, PARTS, compared, line_predicates
+from identity.importer.profile import RecordError, parse_user, to_keycloak
 from identity.importer.stage import hash_fingerprint
 from identity.keycloak.writer import KeycloakWriter
 from identity.legacy import hashes
-from identity.legacy.models import MigrationState
-from identity.legacy.store import LegacyStore
+from identity.legacy.models import LegacyUser
 
 EXAMPLES = 5
-COMPARED = ("username", "email", "enabled", "emailVerified")
+BATCH = 5000
+PAGE = 5000
+USERS = LegacyUser.__table__
+IDENTIFIERS = ("username", "email", "phone_number")
+
+
+def _parts(*left_out: str) -> list[sa.Column]:
+    return [sa.Column(name, sa.String(320) if name == "email" else sa.String(40)) for name in PARTS
+            if name not in left_out]
+
+
+def scratch_tables(suffix: str) -> sa.MetaData:
+    """This run's tables, named apart so that two verifies never meet; dropped when it ends."""
+    meta = sa.MetaData()
+    sa.Table(f"verify_{suffix}_export", meta,
+             sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
+             sa.Column("kii_user_id", sa.String(64), nullable=False, index=True),
+             sa.Column("keycloak_id", sa.String(36), nullable=False),
+             sa.Column("username", sa.String(255), index=True), sa.Column("email", sa.String(320), index=True),
+             sa.Column("phone_number", sa.String(20), index=True), *_parts("email"),
+             sa.Column("disabled", sa.Boolean), sa.Column("has_password", sa.Boolean),
+             sa.Column("deleted", sa.Boolean), sa.Column("invalid", sa.Boolean, default=False))
+    sa.Table(f"verify_{suffix}_keycloak", meta, sa.Column("id", sa.String(36), primary_key=True),
+             sa.Column("kii_user_id", sa.String(64), index=True), *_parts(),
+             sa.Column("enabled", sa.Boolean), sa.Column("password", sa.Boolean))
+    sa.Table(f"verify_{suffix}_hashes", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True),
+             sa.Column("fingerprint", sa.String(64)), sa.Column("usable", sa.Boolean))
+    sa.Table(f"verify_{suffix}_deleted", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True))
+    return meta
 
 
 class Verifier:
@@ -35,193 +66,190 @@ class Verifier:
         self.store, self.keycloak, self.realm, self.legacy = store, keycloak, realm, legacy
         self.bmp_only = bmp_only
         self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
-        self._scratch = tempfile.NamedTemporaryFile(prefix="identity-verify-", suffix=".db")
-        self.scratch = sa.create_engine(f"sqlite:///{self._scratch.name}")
-        meta = sa.MetaData()
-        self.kc = sa.Table("kc", meta, sa.Column("id", sa.String, primary_key=True),
-                           sa.Column("kii_user_id", sa.String, index=True), sa.Column("data", sa.Text))
-        self.seen = sa.Table("seen", meta, sa.Column("kii_user_id", sa.String, primary_key=True))
-        # Sign-in identifiers already claimed by an earlier line: a later claimant was refused by the import.
-        self.claims = sa.Table("claims", meta, sa.Column("kind", sa.String, primary_key=True),
-                               sa.Column("value", sa.String, primary_key=True), sa.Column("kii_user_id", sa.String))
-        self.deleted = sa.Table("deleted", meta, sa.Column("kii_user_id", sa.String, primary_key=True))
-        self.hashes = sa.Table("hashes", meta, sa.Column("kii_user_id", sa.String, primary_key=True),
-                               sa.Column("fingerprint", sa.String), sa.Column("usable", sa.Boolean))
-        meta.create_all(self.scratch)
+        suffix = secrets.token_hex(4)
+        self.meta = scratch_tables(suffix)
+        self.export, self.kc, self.hashes, self.deleted = (
+            self.meta.tables[f"verify_{suffix}_{name}"] for name in ("export", "keycloak", "hashes", "deleted"))
         self.counts: Counter = Counter()
-        self.reasons: dict[str, list] = defaultdict(list)
-        self.reason_counts: Counter = Counter()
-
-    def note(self, reason: str, example: str) -> None:
-        self.reason_counts[reason] += 1
-        if len(self.reasons[reason]) < EXAMPLES:
-            self.reasons[reason].append(example)
-
-    def fingerprint(self, encoded: str, salt: str | None) -> str:
-        return hash_fingerprint(self.secret, encoded, salt)
-
-    # --- inputs into the scratch database ---------------------------------------
-
-    def load_keycloak(self, page: int = 500) -> None:
-        first = 0
-        while True:
-            users = self.keycloak.users_page(first, page)
-            rows = [{"id": u["id"], "kii_user_id": (u.get("attributes") or {}).get("kii_user_id", [None])[0],
-                     "data": json.dumps(u)} for u in users]
-            if rows:
-                with self.scratch.begin() as conn:
-                    conn.execute(self.kc.insert().prefix_with("OR REPLACE"), rows)
-            if len(users) < page:
-                return
-            first += page
-
-    def load_hashes(self, path) -> None:
-        for lines in batched(reader.read_hashes(path), 5000):
-            rows = {}
-            for line in lines:
-                if line.reason or not line.record:
-                    continue
-                user_id, encoded, salt = line.record
-                try:
-                    hashes.guarded(hashes.identify(encoded).parse, encoded, self.legacy.context(salt))
-                    usable = True
-                except hashes.LegacyHashError:
-                    usable = False
-                rows.setdefault(user_id, {"kii_user_id": user_id, "fingerprint": self.fingerprint(encoded, salt),
-                                          "usable": usable})
-            if rows:
-                with self.scratch.begin() as conn:
-                    conn.execute(self.hashes.insert().prefix_with("OR IGNORE"), list(rows.values()))
-
-    # --- the comparison ------------------------------------------------------------
-
-    def load_deleted(self, path) -> None:
-        for lines in batched(reader.read_deleted(path), 5000):
-            ids = [{"kii_user_id": line.record} for line in lines if not line.reason and line.record]
-            if ids:
-                with self.scratch.begin() as conn:
-                    conn.execute(self.deleted.insert().prefix_with("OR IGNORE"), ids)
+        self.timings: dict[str, float] = {}
 
     def run(self, profiles, hashes_path, deleted_path=None) -> dict:
-        self.load_keycloak()
-        if hashes_path:
-            self.load_hashes(hashes_path)
-        if deleted_path:
-            self.load_deleted(deleted_path)
-        for lines in batched(reader.read_profiles(profiles), 500):
-            self._compare(lines)
-        self._extras()
-        differs = self.counts["different"] + self.counts["missing"] + self.counts["extra"]
-        return {
-            "totals": {"input": self.counts["input"], "matched": self.counts["matched"],
-                       "different": self.counts["different"], "missing": self.counts["missing"],
-                       "invalid": self.counts["invalid"], "extra": self.counts["extra"]},
-            "add_up": self.counts["input"] == sum(self.counts[k] for k in ("matched", "different", "missing",
-                                                                           "invalid")),
-            "reasons": {r: {"count": self.reason_counts[r], "examples": self.reasons[r]}
-                        for r in sorted(self.reason_counts, key=lambda r: (-self.reason_counts[r], r))},
-            "ok": differs == 0,
-        }
+        self.meta.create_all(self.store)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                keycloak = pool.submit(self._timed, "keycloak", self.load_keycloak)
+                self._timed("export", self._load_files, profiles, hashes_path, deleted_path)
+                keycloak.result()
+            return self._timed("compare", self._result)
+        finally:
+            self.meta.drop_all(self.store)
 
-    def _compare(self, lines) -> None:
-        users = []
-        for line in lines:
-            self.counts["input"] += 1
-            if line.reason:
-                self.counts["invalid"] += 1
-                continue
-            try:
-                users.append(parse_user(line.record, self.realm))
-            except RecordError:
-                self.counts["invalid"] += 1
-        ids = [u.kii_user_id for u in users]
-        with self.scratch.connect() as conn:
-            seen = set(conn.execute(sa.select(self.seen.c.kii_user_id).where(self.seen.c.kii_user_id.in_(ids)))
-                       .scalars())
-            kc = {r.id: json.loads(r.data) for r in conn.execute(
-                sa.select(self.kc).where(self.kc.c.id.in_([keycloak_id(self.realm, i) for i in ids])))}
-            staged = {r.kii_user_id: r for r in conn.execute(
-                sa.select(self.hashes).where(self.hashes.c.kii_user_id.in_(ids)))}
-            deleted = set(conn.execute(sa.select(self.deleted.c.kii_user_id)
-                                       .where(self.deleted.c.kii_user_id.in_(ids))).scalars())
-        stored = LegacyStore(self.store).rows(ids)
-        kinds = ("username", "email", "phone_number")
-        with self.scratch.connect() as conn:
-            claimed = {(r.kind, r.value): r.kii_user_id for r in conn.execute(sa.select(self.claims).where(
-                sa.tuple_(self.claims.c.kind, self.claims.c.value).in_(
-                    [(k, getattr(u, k)) for u in users for k in kinds if getattr(u, k)])))} if users else {}
-        fresh, new_claims = [], {}
-        for user in users:
-            uid = user.kii_user_id
-            values = [(k, getattr(user, k)) for k in kinds if getattr(user, k)]
-            if uid in seen or uid in fresh or any(
-                    (claimed.get(v) or new_claims.get(v, uid)) != uid for v in values):
-                self.counts["invalid"] += 1  # a duplicate userID or identifier: the import refused it too
-                continue
-            fresh.append(uid)
-            new_claims.update({v: uid for v in values})
-            if uid in deleted:  # deleted on Kii: expected disabled, without a legacy hash
-                user.disabled = True
-                staged_hash = None
-            else:
-                staged_hash = staged.get(uid)
-            problems = self._problems(user, kc.get(user.keycloak_id), stored.get(uid), staged_hash)
-            if not problems:
-                self.counts["matched"] += 1
-            elif any(p.startswith("missing") for p in problems):
-                self.counts["missing"] += 1
-            else:
-                self.counts["different"] += 1
-            for problem in problems:
-                self.note(problem, uid)
-        if fresh:
-            with self.scratch.begin() as conn:
-                conn.execute(self.seen.insert(), [{"kii_user_id": uid} for uid in fresh])
-                conn.execute(self.claims.insert().prefix_with("OR IGNORE"),
-                             [{"kind": k, "value": v, "kii_user_id": uid} for (k, v), uid in new_claims.items()])
+    def _timed(self, name: str, step, *args):
+        started = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 2)
 
-    def _problems(self, user, kc_user, row, staged) -> list[str]:
-        problems = []
-        if kc_user is None:
-            problems.append("missing_in_keycloak")
-        else:
-            desired = to_keycloak(user, self.bmp_only)
-            attributes = kc_user.get("attributes") or {}
-            if any(kc_user.get(f) != desired.get(f) for f in COMPARED if f != "email") or \
-                    (kc_user.get("email") or None) != desired.get("email") or \
-                    any(attributes.get(k) != v for k, v in desired["attributes"].items()):
-                problems.append("keycloak_differs")
-        if row is None:
-            problems.append("missing_in_store")
-            return problems
-        if row["keycloak_user_id"] != user.keycloak_id or bool(row["disabled"]) != user.disabled:
-            problems.append("store_differs")
-        state = MigrationState(row["state"])
-        if user.has_password and staged is not None and staged.usable and state != MigrationState.migrated:
-            if state != MigrationState.pending or row["password_hash"] is None:
-                problems.append("hash_missing_in_store")
-            elif row["hash_fingerprint"] != staged.fingerprint:
-                problems.append("hash_differs")
-        return problems
+    # --- inputs into the scratch tables ----------------------------------------------------
 
-    def _extras(self) -> None:
-        with self.scratch.connect() as conn:
-            for row in conn.execute(sa.select(self.kc.c.kii_user_id).where(
-                    self.kc.c.kii_user_id.is_not(None),
-                    ~sa.exists().where(self.seen.c.kii_user_id == self.kc.c.kii_user_id))):
-                self.counts["extra"] += 1
-                self.note("extra_in_keycloak", row.kii_user_id)
-        last = ""
+    def load_keycloak(self) -> None:
+        after = None
         while True:
-            ids = LegacyStore(self.store).ids_after(last)
-            if not ids:
+            users, after = self.keycloak.compact_page(after, PAGE)
+            rows = [{"id": u["id"], "kii_user_id": ((u.get("attributes") or {}).get("kii_user_id") or [None])[0],
+                     **compared(u["username"], u.get("email"), u["enabled"], u["emailVerified"], u.get("attributes")),
+                     "enabled": bool(u["enabled"]), "password": bool(u["password"])} for u in users]
+            self._insert(self.kc, rows)
+            if after is None:
                 return
-            last = ids[-1]
-            with self.scratch.connect() as conn:
-                seen = set(conn.execute(sa.select(self.seen.c.kii_user_id).where(self.seen.c.kii_user_id.in_(ids)))
-                           .scalars())
-            for uid in ids:
-                if uid not in seen:
-                    self.counts["extra"] += 1
-                    self.note("extra_in_store", uid)
+
+    def _load_files(self, profiles, hashes_path, deleted_path) -> None:
+        deleted = set()
+        if deleted_path:
+            for lines in reader.batched(reader.read_deleted(deleted_path), BATCH):
+                ids = {line.record for line in lines if not line.reason and line.record} - deleted
+                deleted |= ids
+                self._insert(self.deleted, [{"kii_user_id": i} for i in ids])
+        if hashes_path:
+            seen = set()
+            for lines in reader.batched(reader.read_hashes(hashes_path), BATCH):
+                rows = [self._hash_row(line) for line in lines if not line.reason and line.record
+                        and line.record[0] not in seen]
+                rows = list({row["kii_user_id"]: row for row in reversed(rows)}.values())  # the first line wins
+                seen.update(row["kii_user_id"] for row in rows)
+                self._insert(self.hashes, rows)
+        for lines in reader.batched(reader.read_profiles(profiles), BATCH):
+            self._insert(self.export, [row for line in lines if (row := self._line_row(line, deleted))])
+        self._mark_invalid()
+
+    def _hash_row(self, line) -> dict:
+        user_id, encoded, salt = line.record
+        try:
+            hashes.guarded(hashes.identify(encoded).parse, encoded, self.legacy.context(salt))
+            usable = True
+        except hashes.LegacyHashError:
+            usable = False
+        return {"kii_user_id": user_id, "fingerprint": hash_fingerprint(self.secret, encoded, salt), "usable": usable}
+
+    def _line_row(self, line, deleted: set) -> dict | None:
+        self.counts["input"] += 1
+        if line.reason:
+            return None
+        try:
+            user = parse_user(line.record, self.realm)
+        except RecordError:
+            return None
+        if user.kii_user_id in deleted:
+            user.disabled = True  # deleted on Kii: expected disabled, without a legacy hash
+        want = to_keycloak(user, self.bmp_only)
+        return {"line_no": line.line_no, "kii_user_id": user.kii_user_id, "keycloak_id": user.keycloak_id,
+                "username": user.username, "phone_number": user.phone_number,
+                **compared(want["username"], want.get("email"), want["enabled"], want["emailVerified"],
+                           want["attributes"]),
+                "disabled": user.disabled, "has_password": user.has_password,
+                "deleted": user.kii_user_id in deleted, "invalid": False}
+
+    def _insert(self, table: sa.Table, rows: list[dict]) -> None:
+        if rows:
+            with self.store.begin() as conn:
+                conn.execute(table.insert(), rows)
+
+    def _mark_invalid(self) -> None:
+        """Lines the import refuses as duplicates: a userID an earlier line has, or a username, email or
+        phone an earlier line of another user claims (as the database's collation compares them)."""
+        e = self.export
+        invalid = set()
+        with self.store.connect() as conn:
+            for name in ("kii_user_id", *IDENTIFIERS):
+                column = e.c[name]
+                firsts = sa.select(column.label("value"), sa.func.min(e.c.line_no).label("first")) \
+                    .where(column.is_not(None)).group_by(column).having(sa.func.count() > 1).subquery()
+                owner = e.alias("owner")
+                query = sa.select(e.c.line_no).join(firsts, column == firsts.c.value) \
+                    .join(owner, owner.c.line_no == firsts.c.first).where(e.c.line_no != firsts.c.first)
+                if name != "kii_user_id":
+                    query = query.where(e.c.kii_user_id != owner.c.kii_user_id)
+                invalid.update(conn.execute(query).scalars())
+        with self.store.begin() as conn:
+            for chunk in chunks(sorted(invalid)):
+                conn.execute(e.update().where(e.c.line_no.in_(chunk)).values(invalid=True))
+
+    # --- the comparison --------------------------------------------------------------------
+
+    def _result(self) -> dict:
+        reasons = self._line_reasons()
+        reasons.update(self._extras())
+        c = self.counts
+        extra = sum(r["count"] for name, r in reasons.items() if BY_NAME[name].kind == "extra" and BY_NAME[name].action)
+        totals = {"input": c["input"], "matched": c["matched"], "different": c["different"], "missing": c["missing"],
+                  "invalid": c["input"] - c["valid"], "extra": extra,
+                  "signed_up_here": reasons.get("signed_up_here", {}).get("count", 0)}
+        ordered = sorted(reasons, key=lambda r: (not reasons[r]["action"], -reasons[r]["count"], r))
+        return {"totals": totals,
+                "add_up": totals["input"] == sum(totals[k] for k in ("matched", "different", "missing", "invalid")),
+                "reasons": {name: reasons[name] for name in ordered},
+                "ok": not any(reasons[name]["action"] for name in reasons),
+                "timings_s": self.timings}
+
+    def _joined(self):
+        e, k, h = self.export, self.kc.alias("k"), self.hashes.alias("h")
+        s = USERS.alias("s")
+        joined = e.outerjoin(k, k.c.id == e.c.keycloak_id).outerjoin(s, s.c.kii_user_id == e.c.kii_user_id) \
+            .outerjoin(h, h.c.kii_user_id == e.c.kii_user_id)
+        return joined, line_predicates(e, k, s, h)
+
+    def _line_reasons(self) -> dict:
+        joined, predicates = self._joined()
+        e = self.export
+        missing = sa.or_(*[p for name, p in predicates.items() if BY_NAME[name].kind == "missing"])
+        different = sa.or_(*[p for name, p in predicates.items() if BY_NAME[name].kind == "different"])
+        flag = lambda condition: sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)  # noqa: E731
+        columns = [flag(p).label(name) for name, p in predicates.items()]
+        columns += [sa.func.count().label("valid"), flag(missing).label("missing"),
+                    flag(sa.and_(sa.not_(missing), different)).label("different")]
+        with self.store.connect() as conn:
+            # SUM answers a DECIMAL on MariaDB
+            row = {k: int(v) for k, v in conn.execute(sa.select(*columns).select_from(joined)
+                                                      .where(~e.c.invalid)).mappings().one().items()}
+            self.counts.update(valid=row["valid"], missing=row["missing"], different=row["different"],
+                               matched=row["valid"] - row["missing"] - row["different"])
+            return {name: self._entry(name, row[name], conn, sa.select(e.c.kii_user_id).select_from(joined)
+                                      .where(~e.c.invalid, predicates[name]).order_by(e.c.line_no))
+                    for name in predicates if row[name]}
+
+    def _extras(self) -> dict:
+        """Keycloak users and store rows that no line of the export names."""
+        e, k, d, s = self.export, self.kc, self.deleted, USERS
+        named = sa.exists().where(e.c.kii_user_id == k.c.kii_user_id)
+        gone = sa.or_(sa.exists().where(d.c.kii_user_id == k.c.kii_user_id),
+                      sa.exists().where(audit.TABLE.c.kii_user_id == k.c.kii_user_id, audit.TABLE.c.event == "deleted"))
+        store_gone = sa.or_(sa.exists().where(d.c.kii_user_id == s.c.kii_user_id),
+                            sa.exists().where(audit.TABLE.c.kii_user_id == s.c.kii_user_id,
+                                              audit.TABLE.c.event == "deleted"))
+        questions = {
+            "signed_up_here": sa.select(k.c.id).where(k.c.kii_user_id.is_(None)).order_by(k.c.id),
+            "deleted_on_kii": sa.select(k.c.kii_user_id).where(k.c.kii_user_id.is_not(None), ~named, gone,
+                                                               ~k.c.enabled).order_by(k.c.id),
+            "deleted_still_enabled": sa.select(k.c.kii_user_id).where(k.c.kii_user_id.is_not(None), ~named, gone,
+                                                                      k.c.enabled).order_by(k.c.id),
+            "not_in_this_delivery": sa.select(k.c.kii_user_id).where(k.c.kii_user_id.is_not(None), ~named,
+                                                                     ~gone).order_by(k.c.id),
+            "extra_in_store": sa.select(s.c.kii_user_id).where(
+                ~sa.exists().where(e.c.kii_user_id == s.c.kii_user_id),
+                ~sa.exists().where(k.c.kii_user_id == s.c.kii_user_id), ~store_gone).order_by(s.c.kii_user_id),
+        }
+        found = {}
+        with self.store.connect() as conn:
+            for name, query in questions.items():
+                count = conn.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar()
+                if count:
+                    found[name] = self._entry(name, count, conn, query)
+        return found
+
+    @staticmethod
+    def _entry(name: str, count: int, conn, query) -> dict:
+        reason = BY_NAME[name]
+        return {"count": int(count), "action": reason.action, "what": reason.what, "do": reason.do,
+                "examples": list(conn.execute(query.limit(EXAMPLES)).scalars())}
 

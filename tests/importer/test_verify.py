@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import sqlalchemy as sa
+
 from identity.db import db
 from identity.importer.profile import keycloak_id
-from identity.legacy.models import LegacyUser
-from tests.importer.conftest import run_import
+from identity.legacy.models import LegacyUser, MigrationState
+from tests.importer.conftest import gen_cutoff, run_import
 
 
 def verify(app, export, tmp_path):
@@ -50,3 +52,99 @@ def test_finds_a_user_deleted_behind_the_importers_back(import_app, import_realm
         rehashed in report["reasons"].get("hash_missing_in_store", {}).get("examples", [])
     assert report["totals"]["missing"] == 1 and report["totals"]["different"] == 2
     assert f"missing_in_keycloak: 1 (e.g. {gone})" in result.output
+
+
+def verify_files(app, tmp_path, profiles, hashes, deleted=None):
+    args = ["migration", "verify", "--profiles", str(profiles), "--hashes", str(hashes),
+            "--report", str(tmp_path / "verify.json")]
+    if deleted:
+        args += ["--deleted", str(deleted)]
+    result = app.test_cli_runner().invoke(args=args)
+    return result, json.loads((tmp_path / "verify.json").read_text())
+
+
+def test_a_cutoff_delivery_verifies_and_what_needs_no_action_is_counted_apart(import_app, import_realm, export,
+                                                                             tmp_path, master_admin):
+    """Sign-ups since go-live, deletions and users whose password here wins are counted, not failed."""
+    d = export["dir"]
+    run_import(import_app, "--profiles", str(d / "profiles.jsonl"), "--hashes", str(d / "hashes.csv"))
+    migrated = db.session.scalars(sa.select(LegacyUser).where(LegacyUser.state == MigrationState.pending)).first()
+    master_admin.change_current_realm(import_realm.realm)
+    master_admin.set_user_password(migrated.keycloak_user_id, "Set-Here-2026!", temporary=False)
+    migrated.state, migrated.password_hash, migrated.hash_fingerprint = MigrationState.migrated, None, None
+    db.session.commit()
+    signed_up = master_admin.create_user({"username": "signed-up-here", "email": "new@example.net", "enabled": True})
+    second = tmp_path / "second"
+    manifest = gen_cutoff.cutoff(d, second, seed=5, changed=0.05, new=0.02, deleted=0.01, rehashed=0.05,
+                                 rehash=(migrated.kii_user_id,))
+    files = [second / "profiles.jsonl.gz", second / "hashes.csv.gz"]
+    run_import(import_app, "--profiles", str(files[0]), "--hashes", str(files[1]),
+               "--deleted", str(second / "deleted.txt"))
+
+    result, report = verify_files(import_app, tmp_path, *files, second / "deleted.txt")
+    assert result.exit_code == 0, result.output
+    assert report["ok"] and report["add_up"]
+    reasons = report["reasons"]
+    assert reasons["migrated_password_kept"]["examples"] == [migrated.kii_user_id]
+    assert reasons["signed_up_here"] == {**reasons["signed_up_here"], "count": 1, "examples": [signed_up],
+                                         "action": False}
+    assert reasons["deleted_on_kii"]["count"] == len(manifest["deleted"]) > 0
+    assert not any(entry["action"] for entry in reasons.values())
+    assert report["totals"]["extra"] == 0 and report["totals"]["signed_up_here"] == 1
+    summary = (tmp_path / "verify.md").read_text(encoding="utf-8")
+    assert "Nothing needs action." in summary and "`signed_up_here` | 1 |" in summary
+
+
+def test_each_difference_is_named_with_what_to_do(import_app, import_realm, export, tmp_path, master_admin):
+    d = export["dir"]
+    run_import(import_app, "--profiles", str(d / "profiles.jsonl"), "--hashes", str(d / "hashes.csv"))
+    pending = db.session.scalars(sa.select(LegacyUser).where(LegacyUser.state == MigrationState.pending)
+                                 .order_by(LegacyUser.kii_user_id)).all()
+    realm = import_realm.realm
+    master_admin.change_current_realm(realm)
+    expected = {}
+
+    def induce(reason, user, change=None):
+        if change:
+            change(user)
+        expected[reason] = user.kii_user_id
+
+    induce("store_differs", pending[0], lambda u: setattr(u, "disabled", not u.disabled))
+    induce("hash_differs", pending[1], lambda u: setattr(u, "hash_fingerprint", "0" * 64))
+    induce("hash_missing_in_store", pending[2], lambda u: setattr(u, "password_hash", None))
+    induce("migrated_without_password", pending[3], lambda u: setattr(u, "state", MigrationState.migrated))
+    master_admin.set_user_password(pending[4].keycloak_user_id, "Set-Here-2026!", temporary=False)
+    induce("pending_with_password_here", pending[4])
+    user = master_admin.get_user(pending[5].keycloak_user_id)
+    master_admin.update_user(pending[5].keycloak_user_id, {**user, "firstName": "x",
+                                                           "attributes": {**user["attributes"], "locale": ["fr"]}})
+    induce("keycloak_differs", pending[5])
+    stray = "00000000-stray-row-no-export"
+    db.session.add(LegacyUser(kii_user_id=stray, username="stray-row", state=MigrationState.pending))
+    expected["extra_in_store"] = stray
+    db.session.commit()
+    gone_from_store = pending[6].kii_user_id
+    db.session.execute(sa.delete(LegacyUser).where(LegacyUser.kii_user_id == gone_from_store))
+    db.session.commit()
+    expected["missing_in_store"] = gone_from_store
+    # The delivery leaves out one user, and lists one as deleted whom nobody disabled.
+    left_out, deleted = pending[7], pending[8]
+    lines = [line for line in (d / "profiles.jsonl").read_bytes().splitlines(keepends=True)
+             if left_out.kii_user_id.encode() not in line and deleted.kii_user_id.encode() not in line]
+    (tmp_path / "profiles.jsonl").write_bytes(b"".join(lines))
+    (tmp_path / "deleted.txt").write_text(deleted.kii_user_id + "\n")
+    expected["not_in_this_delivery"] = left_out.kii_user_id
+    expected["deleted_still_enabled"] = deleted.kii_user_id
+
+    result, report = verify_files(import_app, tmp_path, tmp_path / "profiles.jsonl", d / "hashes.csv",
+                                  tmp_path / "deleted.txt")
+    assert result.exit_code == 1
+    found = {name: entry["examples"] for name, entry in report["reasons"].items()}
+    # The user the store now says migrated keeps their password over the delivery's hash: for the record.
+    assert found == {**{name: [uid] for name, uid in expected.items()},
+                     "migrated_password_kept": [pending[3].kii_user_id]}, found
+    assert all(entry["action"] and entry["do"] for name, entry in report["reasons"].items()
+               if name != "migrated_password_kept")
+    assert report["add_up"] and not report["ok"]
+    summary = (tmp_path / "verify.md").read_text(encoding="utf-8")
+    assert "Action needed" in summary and "`not_in_this_delivery` | 1 |" in summary
