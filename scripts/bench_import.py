@@ -105,8 +105,10 @@ class Bench:
         env = self.identity_env(realm)
         env.pop("IDENTITY_LEGACY_HASH_KEY", None)  # the export's own key file, not the shell's
         env["IDENTITY_LEGACY_HASH_KEY_FILE"] = str(export / "hash-key")
-        subprocess.run([IDENTITY, "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run([IDENTITY, "keycloak", "bootstrap"], env=env, check=True, capture_output=True)
+        for step in (["db", "upgrade"], ["keycloak", "bootstrap"]):
+            done = subprocess.run([IDENTITY, *step], env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"identity {' '.join(step)} failed: {done.stderr[-2000:]}")
         return env
 
     def run_import(self, env: dict, export: Path, workers: int, batch: int, extra=(), watch: bool = False,
