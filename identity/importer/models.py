@@ -72,12 +72,7 @@ class ImportProfile(db.Model):
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     line_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kii_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    modified: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    username: Mapped[str | None] = mapped_column(String(255))
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone_number: Mapped[str | None] = mapped_column(String(20))
-    has_password: Mapped[bool] = mapped_column(nullable=False)
-    flags: Mapped[int] = mapped_column(Integer, nullable=False)
-    reason: Mapped[str | None] = mapped_column(String(48))               # the line's warnings
-    # Another line of the export names the same userID, username, email or phone: the planner decides.
+    digest: Mapped[str] = mapped_column(String(40), nullable=False)        # plan.line_digest
+    has_password: Mapped[bool | None] = mapped_column()
+    # Another line of the export names the same userID: the planner decides, in file order.
     contested: Mapped[bool] = mapped_column(default=False, nullable=False)

@@ -10,6 +10,7 @@ said here too. Hash lines no profile took are settled by `settle_hash`.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
@@ -19,6 +20,7 @@ from identity.importer.reader import Line
 from identity.legacy.models import MigrationState, utcnow
 
 REASON_MAX = 48  # import_records.reason
+HASH_WARNINGS = ("missing_hash", "unusable_hash")  # the hash line's, not the profile's
 # A sign-in identifier another user holds, by kind, as the report's reason.
 COLLISIONS = {"username": "login_name_case_collision", "email": "duplicate_email",
               "phone_number": "duplicate_phone"}
@@ -33,6 +35,11 @@ def record(run_id: str, source: str, line_no: int, outcome: str, kii_user_id: st
             "username": user.username if claimed else None,
             "email": user.email if claimed else None,
             "phone_number": user.phone_number if claimed else None}
+
+
+def line_digest(realm: str, bmp_only: bool, data: bytes) -> str:
+    """What tells a profile line from another delivery's: its bytes, and the settings it is read with."""
+    return hashlib.sha1(f"{realm}\0{int(bmp_only)}\0".encode() + data.rstrip(b"\r\n")).hexdigest()
 
 
 def join_reasons(reasons: list[str]) -> str | None:
@@ -171,10 +178,14 @@ class Planner:
         warnings += [warning] if warning else []
         if self.bmp_only and has_non_bmp(user):
             warnings.append("non_bmp_replaced")
+        # What a later delivery's identical line would be recorded with (its hash line aside).
+        written = {"import_digest": line_digest(self.realm, self.bmp_only, line.data or b""),
+                   "import_flags": user.flags,
+                   "import_reason": join_reasons([w for w in warnings if w not in HASH_WARNINGS])}
         if row is None:
-            outcome, hash_line = self._create(plan, user, staged, hash_line)
+            outcome, hash_line = self._create(plan, user, staged, hash_line, written)
         else:
-            outcome, user, hash_line = self._update(plan, user, row, staged, hash_line, warnings)
+            outcome, user, hash_line = self._update(plan, user, row, staged, hash_line, warnings, written)
         plan.records.append(record(self.run_id, "profiles", line.line_no, outcome, uid, join_reasons(warnings),
                                    user.flags, user))
         if hash_line is not None:
@@ -199,8 +210,8 @@ class Planner:
                 return reason
         return None
 
-    def _create(self, plan: Plan, user: KiiUser, staged: dict | None,
-                hash_line: tuple | None) -> tuple[str, tuple | None]:
+    def _create(self, plan: Plan, user: KiiUser, staged: dict | None, hash_line: tuple | None,
+                written: dict) -> tuple[str, tuple | None]:
         """A user new to the store: created in Keycloak, inserted in the store."""
         now = self.clock()
         usable = user.has_password and staged is not None and staged["problem"] is None
@@ -211,13 +222,14 @@ class Planner:
             "password_hash": staged["password_hash"] if usable else None,
             "salt": staged["salt"] if usable else None,
             "hash_fingerprint": staged["fingerprint"] if usable else None, "hash_layered": False,
-            "state": state, "failed_attempts": 0, "created_at": now, "updated_at": now, "state_changed_at": now})
+            "state": state, "failed_attempts": 0, "created_at": now, "updated_at": now, "state_changed_at": now,
+            **written})
         if hash_line is None and usable:
             hash_line = ("stored", None)
         return "imported", hash_line
 
     def _update(self, plan: Plan, user: KiiUser, row: dict, staged: dict | None, hash_line: tuple | None,
-                warnings: list[str]) -> tuple[str, KiiUser, tuple | None]:
+                warnings: list[str], written: dict) -> tuple[str, KiiUser, tuple | None]:
         """A user the store holds: a newer profile updates it, a new hash replaces a pending one."""
         now = self.clock()
         change = {}
@@ -228,8 +240,9 @@ class Planner:
                 # stop the whole run: the first username stays, the rest is updated, the report says so.
                 user = replace(user, username=row["username"])
                 warnings.append("login_name_changed")
+                written = {**written, "import_digest": None}  # the row is not this line's: never unchanged at once
             plan.updates.append((user, to_keycloak(user, self.bmp_only)))
-            change.update(_identity(user))
+            change.update(_identity(user), **written)
         if staged is not None and hash_line is None:  # a usable hash for a user with a password
             hash_line, hash_change = _new_hash(row, staged, now)
             change.update(hash_change)

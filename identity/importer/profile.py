@@ -187,6 +187,14 @@ def _sign_in_identifiers(record: dict, user_id: str) -> tuple[str | None, str | 
     return login_name, email, phone, warnings
 
 
+def has_password(record: dict) -> bool | None:
+    """Whether the Kii user has a password; None when the field is not a boolean (the line fails)."""
+    try:
+        return _bool(record.get("_hasPassword"), default=True)
+    except ValueError:
+        return None
+
+
 def _fields(record: dict, user_id: str, email: str | None, phone: str | None) -> dict:
     """The typed fields of the record, as KiiUser's keyword arguments."""
     try:

@@ -16,10 +16,11 @@ import zlib
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from identity.importer.profile import USER_ID_OK
 
+DONE_SLICE = 5000  # lines per question to `done`
 MAX_LINE_BYTES = 256 * 1024   # Kii allows 63 KB of custom attributes; four times that is no user record
 GZIP_MAGIC = b"\x1f\x8b"
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -30,6 +31,7 @@ class Line:
     line_no: int
     record: object = None       # dict for profiles, tuple for hashes, str for deletions
     reason: str | None = None   # set when the line cannot be used
+    data: bytes | None = None   # a profile line's bytes (what tells one delivery's line from another's)
 
 
 def _open(path: Path):
@@ -106,29 +108,35 @@ def count_lines(path: Path) -> int:
     return sum(1 for _ in _raw_lines(Path(path)))
 
 
-def read_profiles(path: Path) -> Iterator[Line]:
-    for line_no, data, reason in _raw_lines(Path(path)):
-        if reason:
-            yield Line(line_no, reason=reason)
-            continue
-        try:
-            # A byte-order mark (Windows tools write one) is not part of the first record.
-            text = data.decode("utf-8-sig" if line_no == 1 else "utf-8")
-        except UnicodeDecodeError:
-            yield Line(line_no, reason="not_utf8")
-            continue
-        try:
-            record = json.loads(text)
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
-            yield Line(line_no, reason="not_json")
-            continue
-        if not isinstance(record, dict):
-            yield Line(line_no, reason="not_json")
-            continue
-        if "\\u" in text and _has_lone_surrogate(record):
-            yield Line(line_no, reason="not_utf8")
-            continue
-        yield Line(line_no, record=record)
+def read_profiles(path: Path, done: Callable[[int, int], set[int]] | None = None) -> Iterator[Line]:
+    """The profile lines; `done(first, last)` names line numbers to pass over unread (a resumed run's,
+    or those a set operation recorded), asked a slice of lines at a time."""
+    raw = _raw_lines(Path(path))
+    slices = batched(raw, DONE_SLICE) if done else [raw]
+    for lines in slices:
+        skip = done(lines[0][0], lines[-1][0]) if done else ()
+        for line_no, data, reason in lines:
+            if line_no not in skip:
+                yield _profile(line_no, data, reason)
+
+
+def _profile(line_no: int, data: bytes | None, reason: str | None) -> Line:
+    if reason:
+        return Line(line_no, reason=reason)
+    try:
+        # A byte-order mark (Windows tools write one) is not part of the first record.
+        text = data.decode("utf-8-sig" if line_no == 1 else "utf-8")
+    except UnicodeDecodeError:
+        return Line(line_no, reason="not_utf8")
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        return Line(line_no, reason="not_json")
+    if not isinstance(record, dict):
+        return Line(line_no, reason="not_json")
+    if "\\u" in text and _has_lone_surrogate(record):
+        return Line(line_no, reason="not_utf8")
+    return Line(line_no, record=record, data=data)
 
 
 def read_hashes(path: Path) -> Iterator[Line]:

@@ -95,6 +95,7 @@ class Importer:
         self.unchanged = UnchangedLines(self.ledger, realm, options.bmp_only)
         self.deletions = Deletions(self.ledger, self.store, writer, realm, options.dry_run)
         self.in_flight: dict[Future, Plan] = {}
+        self.at_once = 0  # lines recorded unchanged by the set operation
 
     def run(self) -> dict:
         options = self.options
@@ -109,7 +110,7 @@ class Importer:
             self.hashes.stage(options.hashes)
         if options.set_based and not options.dry_run and self.store.any():
             started = time.perf_counter()
-            self.unchanged.record(options.profiles)
+            self.at_once = self.unchanged.record(options.profiles)
             self.timings.add("unchanged", started)
         self._import_profiles()
         if options.hashes:
@@ -120,6 +121,7 @@ class Importer:
             self.timings.add("deletions", started)
         report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
         report["run"]["timings_s"] = self.timings.rounded()
+        report["run"]["unchanged_at_once"] = self.at_once
         report["run"]["already_complete"] = False
         self.unchanged.finish()
         self.ledger.finish()
@@ -129,12 +131,18 @@ class Importer:
         progress = Progress(reader.count_lines(self.options.profiles), "importing profiles", unit="user")
         workers = max(1, self.options.workers)
         lookup = partial(facts.gather, ledger=self.ledger, store=self.store)
+
+        def done(first: int, last: int) -> set[int]:
+            # Lines already recorded (a resumed run's, the unchanged ones) are passed over unread.
+            lines = self.ledger.done_lines("profiles", first, last)
+            progress.update(len(lines))
+            return lines
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for lines in reader.batched(reader.read_profiles(self.options.profiles), self.options.batch_size):
+            for lines in reader.batched(reader.read_profiles(self.options.profiles, done), self.options.batch_size):
                 self._reap(block=len(self.in_flight) >= workers, progress=progress)
                 started = time.perf_counter()
-                done = self.ledger.done_lines("profiles", lines[0].line_no, lines[-1].line_no)
-                plan = self.planner.plan(lines, lookup, list(self.in_flight.values()), done)
+                plan = self.planner.plan(lines, lookup, list(self.in_flight.values()))
                 self.timings.add("plan", started)
                 if not plan.records:
                     progress.update(len(lines))

@@ -6,12 +6,14 @@ staged (`import_profiles`, owned by this module), and one INSERT ... SELECT per 
 records every line the planner would itself decide "unchanged", with its hash line's outcome. The
 lines left over go through the planner as before (a line whose ledger record exists is skipped).
 
-The condition is deliberately narrow, so that it is the planner's decision and never a new one:
-the store holds the user with the same username, email and phone and a Kii modification time at
-least as recent; no other line names the same userID or one of those identifiers (`contested`); the
-user was never deleted; and the staged hash, if any, is usable and is the one stored (or the user
-migrated here: their password stays, "kept"). `tests/importer/test_unchanged.py` holds the two
-paths to the same ledger.
+The condition is deliberately narrow, so that it is the planner's decision and never a new one: the
+store row was last written from this very line (`legacy_users.import_digest`, the digest of its
+bytes: plan.line_digest), so its identifiers, Kii modification time, flags and warnings are the
+line's own and nothing needs parsing; no other line names the same userID (`contested`: the
+planner decides those in file order); the user was never deleted; and the staged hash, if any, is
+usable and is the one stored (or the user migrated here: their password stays, "kept"). Another
+line claiming one of the user's identifiers is refused by the planner whatever the order, since
+the store holds them. `tests/importer/test_unchanged.py` holds the two paths to the same ledger.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from identity import audit
 from identity.importer import reader
 from identity.importer.ledger import RECORDS, RUNS, STAGED, Ledger, chunks
 from identity.importer.models import ImportProfile
-from identity.importer.plan import join_reasons
-from identity.importer.profile import RecordError, has_non_bmp, parse_user
+from identity.importer.plan import line_digest
+from identity.importer.profile import has_password as _has_password
 from identity.legacy.models import LegacyUser, MigrationState
 from identity.progress import Progress
 
@@ -31,7 +33,7 @@ PROFILES = ImportProfile.__table__
 USERS = LegacyUser.__table__
 BATCH = 5000
 SLICE = 50_000   # lines per INSERT ... SELECT: one transaction each
-CONTESTED = ("kii_user_id", "username", "email", "phone_number")
+USER_ID_MAX = 64  # import_profiles.kii_user_id
 
 
 class UnchangedLines:
@@ -72,35 +74,28 @@ class UnchangedLines:
             conn.execute(RUNS.update().where(RUNS.c.run_id == self.run_id).values(profiles_staged=True))
 
     def _row(self, line: reader.Line) -> dict | None:
-        """A readable line's staged row; None for a line the planner alone can judge."""
+        """A readable line's staged row (no parsing: its bytes and its userID); None for a line the
+        planner alone can judge."""
         if line.reason:
             return None
-        try:
-            user = parse_user(line.record, self.realm)
-        except RecordError:
+        user_id = line.record.get("userID")
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= USER_ID_MAX:
             return None
-        warnings = list(user.warnings)
-        if self.bmp_only and has_non_bmp(user):
-            warnings.append("non_bmp_replaced")
-        return {"run_id": self.run_id, "line_no": line.line_no, "kii_user_id": user.kii_user_id,
-                "modified": user.modified, "username": user.username, "email": user.email,
-                "phone_number": user.phone_number, "has_password": user.has_password, "flags": user.flags,
-                "reason": join_reasons(warnings), "contested": False}
+        return {"run_id": self.run_id, "line_no": line.line_no, "kii_user_id": user_id,
+                "digest": line_digest(self.realm, self.bmp_only, line.data), "has_password": _has_password(line.record),
+                "contested": False}
 
     def _contest(self) -> None:
-        """Mark the lines sharing a userID or an identifier with another user's line (as the database's
-        collation compares them: it is the collation the store's unique keys use)."""
+        """Mark the lines whose userID another line names too (as the database's collation compares
+        them: it is the collation of the store's primary key)."""
         run = PROFILES.c.run_id == self.run_id
         with self.ledger.begin() as conn:
-            for name in CONTESTED:
-                column = PROFILES.c[name]
-                many = sa.func.count() if name == "kii_user_id" else sa.func.count(PROFILES.c.kii_user_id.distinct())
-                shared = sa.select(column.label("value")).where(run, column.is_not(None)) \
-                    .group_by(column).having(many > 1).subquery()
-                lines = list(conn.execute(sa.select(PROFILES.c.line_no).join(shared, column == shared.c.value)
-                                          .where(run)).scalars())
-                for chunk in chunks(lines):
-                    conn.execute(PROFILES.update().where(run, PROFILES.c.line_no.in_(chunk)).values(contested=True))
+            shared = sa.select(PROFILES.c.kii_user_id.label("value")).where(run) \
+                .group_by(PROFILES.c.kii_user_id).having(sa.func.count() > 1).subquery()
+            lines = list(conn.execute(sa.select(PROFILES.c.line_no).join(
+                shared, PROFILES.c.kii_user_id == shared.c.value).where(run)).scalars())
+            for chunk in chunks(lines):
+                conn.execute(PROFILES.update().where(run, PROFILES.c.line_no.in_(chunk)).values(contested=True))
 
     def _staged(self) -> bool:
         with self.ledger.engine.connect() as conn:
@@ -125,9 +120,7 @@ class UnchangedLines:
         recorded = RECORDS.alias("r")
         unchanged = sa.and_(
             p.c.run_id == self.run_id, p.c.line_no.between(first, last), ~p.c.contested,
-            p.c.modified <= s.c.kii_modified,
-            p.c.username.is_not_distinct_from(s.c.username), p.c.email.is_not_distinct_from(s.c.email),
-            p.c.phone_number.is_not_distinct_from(s.c.phone_number),
+            p.c.digest == s.c.import_digest,
             # No staged hash; or a usable one for a user with a password that is already stored (or that
             # a password set here overrides).
             sa.or_(h.c.kii_user_id.is_(None),
@@ -139,12 +132,13 @@ class UnchangedLines:
         joined = p.join(s, s.c.kii_user_id == p.c.kii_user_id).outerjoin(
             h, sa.and_(h.c.run_id == self.run_id, h.c.kii_user_id == p.c.kii_user_id))
         hashes = sa.select(
-            sa.literal(self.run_id), sa.literal("hashes"), h.c.line_no, p.c.kii_user_id,
+            sa.literal(self.run_id), sa.literal("hashes"), h.c.line_no, s.c.kii_user_id,
             sa.case((migrated, sa.literal("kept")), else_=sa.literal("unchanged")), sa.null(), sa.literal(0),
             sa.null(), sa.null(), sa.null()).select_from(joined).where(unchanged, h.c.kii_user_id.is_not(None))
         profiles = sa.select(
-            sa.literal(self.run_id), sa.literal("profiles"), p.c.line_no, p.c.kii_user_id, sa.literal("unchanged"),
-            p.c.reason, p.c.flags, p.c.username, p.c.email, p.c.phone_number).select_from(joined).where(unchanged)
+            sa.literal(self.run_id), sa.literal("profiles"), p.c.line_no, s.c.kii_user_id, sa.literal("unchanged"),
+            s.c.import_reason, s.c.import_flags, s.c.username, s.c.email, s.c.phone_number
+        ).select_from(joined).where(unchanged)
         columns = ["run_id", "source", "line_no", "kii_user_id", "outcome", "reason", "flags", "username", "email",
                    "phone_number"]
         with self.ledger.begin() as conn:

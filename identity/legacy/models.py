@@ -51,6 +51,11 @@ class LegacyUser(db.Model):
         default=MigrationState.pending, nullable=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     kii_modified: Mapped[int | None] = mapped_column(BigInteger)
+    # The profile line the import last wrote this row from (a digest of its bytes), with that line's
+    # flags and warnings: a later delivery's identical line is unchanged without being parsed again.
+    import_digest: Mapped[str | None] = mapped_column(String(40))
+    import_flags: Mapped[int | None] = mapped_column(Integer)
+    import_reason: Mapped[str | None] = mapped_column(String(48))
 
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_failed_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,4 +1,4 @@
-"""Staged profile lines: the second delivery's unchanged users recorded by one set operation
+"""Staged profile lines and the line each store row was written from: a later delivery's unchanged lines recorded by set operations
 
 Revision ID: 0010
 Revises: 0009
@@ -21,21 +21,24 @@ def upgrade():
     sa.Column('run_id', sa.String(length=64), nullable=False),
     sa.Column('line_no', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('kii_user_id', sa.String(length=64), nullable=False),
-    sa.Column('modified', sa.BigInteger(), nullable=False),
-    sa.Column('username', sa.String(length=255), nullable=True),
-    sa.Column('email', sa.String(length=320), nullable=True),
-    sa.Column('phone_number', sa.String(length=20), nullable=True),
-    sa.Column('has_password', sa.Boolean(), nullable=False),
-    sa.Column('flags', sa.Integer(), nullable=False),
-    sa.Column('reason', sa.String(length=48), nullable=True),
+    sa.Column('digest', sa.String(length=40), nullable=False),
+    sa.Column('has_password', sa.Boolean(), nullable=True),
     sa.Column('contested', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('run_id', 'line_no', name=op.f('pk_import_profiles'))
     )
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('profiles_staged', sa.Boolean(), nullable=False, server_default=sa.false()))
+    with op.batch_alter_table('legacy_users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('import_digest', sa.String(length=40), nullable=True))
+        batch_op.add_column(sa.Column('import_flags', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('import_reason', sa.String(length=48), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table('legacy_users', schema=None) as batch_op:
+        batch_op.drop_column('import_reason')
+        batch_op.drop_column('import_flags')
+        batch_op.drop_column('import_digest')
     with op.batch_alter_table('import_runs', schema=None) as batch_op:
         batch_op.drop_column('profiles_staged')
     op.drop_table('import_profiles')
