@@ -1,0 +1,209 @@
+"""`migration verify`'s inputs, loaded into scratch tables of the store's database: the delivery's lines,
+hashes and deletions, and every Keycloak user of the realm (read through the provider's
+`users/compact`, in pages of thousands, only what is compared).
+
+The profile lines are the most work (each is validated and normalised as the import does): forked
+worker processes take a share of them each, while this process reads the hashes and a thread reads
+Keycloak. The tables are named per run and dropped when it ends.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import secrets
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from identity.importer import reader
+from identity.importer.ledger import chunks
+from identity.importer.profile import RecordError, parse_user, to_keycloak
+from identity.importer.reconcile import PARTS, compared
+from identity.importer.stage import hash_fingerprint
+from identity.keycloak.writer import KeycloakWriter
+from identity.legacy import hashes
+
+BATCH = 5000
+PAGE = 5000
+IDENTIFIERS = ("username", "email", "phone_number")
+_FORKED = None  # the Inputs a forked worker loads its share for
+
+
+def _parts(*left_out: str) -> list[sa.Column]:
+    return [sa.Column(name, sa.String(320) if name == "email" else sa.String(40)) for name in PARTS
+            if name not in left_out]
+
+
+def scratch_tables(suffix: str) -> sa.MetaData:
+    """This run's tables, named apart so that two verifies never meet; dropped when it ends."""
+    meta = sa.MetaData()
+    sa.Table(f"verify_{suffix}_export", meta,
+             sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
+             sa.Column("kii_user_id", sa.String(64), nullable=False, index=True),
+             sa.Column("keycloak_id", sa.String(36), nullable=False),
+             sa.Column("username", sa.String(255), index=True), sa.Column("email", sa.String(320), index=True),
+             sa.Column("phone_number", sa.String(20), index=True), *_parts("email"),
+             sa.Column("disabled", sa.Boolean), sa.Column("has_password", sa.Boolean),
+             sa.Column("deleted", sa.Boolean), sa.Column("invalid", sa.Boolean, default=False))
+    sa.Table(f"verify_{suffix}_keycloak", meta, sa.Column("id", sa.String(36), primary_key=True),
+             sa.Column("kii_user_id", sa.String(64), index=True), *_parts(),
+             sa.Column("enabled", sa.Boolean), sa.Column("password", sa.Boolean))
+    sa.Table(f"verify_{suffix}_hashes", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True),
+             sa.Column("fingerprint", sa.String(64)), sa.Column("usable", sa.Boolean))
+    sa.Table(f"verify_{suffix}_deleted", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True))
+    return meta
+
+
+class Inputs:
+    def __init__(self, store: sa.Engine, keycloak: KeycloakWriter, realm: str, legacy, secret_key,
+                 bmp_only: bool = False):
+        self.store, self.keycloak, self.realm, self.legacy = store, keycloak, realm, legacy
+        self.bmp_only = bmp_only
+        self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        suffix = secrets.token_hex(4)
+        self.meta = scratch_tables(suffix)
+        self.export, self.kc, self.hashes, self.deleted = (
+            self.meta.tables[f"verify_{suffix}_{name}"] for name in ("export", "keycloak", "hashes", "deleted"))
+        self.lines = 0
+        self.timings: dict[str, float] = {}
+        self.deleted_ids: set[str] = set()
+
+    @contextmanager
+    def loaded(self, profiles, hashes_path, deleted_path):
+        """The tables, filled; dropped when the block ends."""
+        self.meta.create_all(self.store)
+        try:
+            self._load(profiles, hashes_path, deleted_path)
+            yield self
+        finally:
+            self.meta.drop_all(self.store)
+
+    def _load(self, profiles, hashes_path, deleted_path) -> None:
+        global _FORKED
+        started = time.perf_counter()
+        if deleted_path:
+            self._load_deleted(deleted_path)
+        # SQLite takes one writer at a time: one share there.
+        shares = 1 if self.store.dialect.name == "sqlite" else max(1, min(2, os.cpu_count() or 1))
+        _FORKED = self
+        # Workers fork before any thread of this process starts: a fork copies no other thread.
+        with ProcessPoolExecutor(shares, mp_context=multiprocessing.get_context("fork")) as workers:
+            profile_jobs = [workers.submit(_load_share, str(profiles), share, shares) for share in range(shares)]
+            with ThreadPoolExecutor(max_workers=1) as thread:
+                keycloak = thread.submit(self._timed, "keycloak", self.load_keycloak)
+                if hashes_path:
+                    self._timed("hashes", self._load_hashes, hashes_path)
+                self.lines = sum(job.result() for job in profile_jobs)
+                self.timings["export"] = round(time.perf_counter() - started, 2)
+                keycloak.result()
+        _FORKED = None
+        self._timed("invalid", self._mark_invalid)
+
+    def _timed(self, name: str, step, *args):
+        started = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 2)
+
+    def load_keycloak(self) -> None:
+        after = None
+        while True:
+            users, after = self.keycloak.compact_page(after, PAGE)
+            rows = [{"id": u["id"], "kii_user_id": ((u.get("attributes") or {}).get("kii_user_id") or [None])[0],
+                     **compared(u["username"], u.get("email"), u["enabled"], u["emailVerified"], u.get("attributes")),
+                     "enabled": bool(u["enabled"]), "password": bool(u["password"])} for u in users]
+            self._insert(self.kc, rows)
+            if after is None:
+                return
+
+    def _load_deleted(self, path) -> None:
+        for lines in reader.batched(reader.read_deleted(path), BATCH):
+            ids = {line.record for line in lines if not line.reason and line.record} - self.deleted_ids
+            self.deleted_ids |= ids
+            self._insert(self.deleted, [{"kii_user_id": i} for i in ids])
+
+    def _load_hashes(self, path) -> None:
+        """The first line of a userID counts (the import refuses the others)."""
+        seen: set[str] = set()
+        for lines in reader.batched(reader.read_hashes(path), BATCH):
+            rows = [self._hash_row(line) for line in lines if not line.reason and line.record
+                    and line.record[0] not in seen]
+            rows = list({row["kii_user_id"]: row for row in reversed(rows)}.values())
+            seen.update(row["kii_user_id"] for row in rows)
+            self._insert(self.hashes, rows)
+
+    def load_share(self, profiles, share: int, shares: int) -> int:
+        """The profile lines whose number is `share` modulo `shares`; how many there were."""
+        count = 0
+
+        def others(first: int, last: int) -> set[int]:
+            return {n for n in range(first, last + 1) if n % shares != share}
+
+        for lines in reader.batched(reader.read_profiles(profiles, others), BATCH):
+            count += len(lines)
+            self._insert(self.export, [row for line in lines if (row := self._line_row(line))])
+        return count
+
+    def _hash_row(self, line) -> dict:
+        user_id, encoded, salt = line.record
+        try:
+            hashes.guarded(hashes.identify(encoded).parse, encoded, self.legacy.context(salt))
+            usable = True
+        except hashes.LegacyHashError:
+            usable = False
+        return {"kii_user_id": user_id, "fingerprint": hash_fingerprint(self.secret, encoded, salt), "usable": usable}
+
+    def _line_row(self, line) -> dict | None:
+        deleted = self.deleted_ids
+        if line.reason:
+            return None
+        try:
+            user = parse_user(line.record, self.realm)
+        except RecordError:
+            return None
+        if user.kii_user_id in deleted:
+            user.disabled = True  # deleted on Kii: expected disabled, without a legacy hash
+        want = to_keycloak(user, self.bmp_only)
+        return {"line_no": line.line_no, "kii_user_id": user.kii_user_id, "keycloak_id": user.keycloak_id,
+                "username": user.username, "phone_number": user.phone_number,
+                **compared(want["username"], want.get("email"), want["enabled"], want["emailVerified"],
+                           want["attributes"]),
+                "disabled": user.disabled, "has_password": user.has_password,
+                "deleted": user.kii_user_id in deleted, "invalid": False}
+
+    def _insert(self, table: sa.Table, rows: list[dict]) -> None:
+        if rows:
+            with self.store.begin() as conn:
+                conn.execute(table.insert(), rows)
+
+    def _mark_invalid(self) -> None:
+        """Lines the import refuses as duplicates: a userID an earlier line has, or a username, email or
+        phone an earlier line of another user claims (as the database's collation compares them)."""
+        e = self.export
+        invalid = set()
+        with self.store.connect() as conn:
+            for name in ("kii_user_id", *IDENTIFIERS):
+                column = e.c[name]
+                firsts = sa.select(column.label("value"), sa.func.min(e.c.line_no).label("first")) \
+                    .where(column.is_not(None)).group_by(column).having(sa.func.count() > 1).subquery()
+                owner = e.alias("owner")
+                query = sa.select(e.c.line_no).join(firsts, column == firsts.c.value) \
+                    .join(owner, owner.c.line_no == firsts.c.first).where(e.c.line_no != firsts.c.first)
+                if name != "kii_user_id":
+                    query = query.where(e.c.kii_user_id != owner.c.kii_user_id)
+                invalid.update(conn.execute(query).scalars())
+        with self.store.begin() as conn:
+            for chunk in chunks(sorted(invalid)):
+                conn.execute(e.update().where(e.c.line_no.in_(chunk)).values(invalid=True))
+
+
+
+def _load_share(profiles: str, share: int, shares: int) -> int:
+    """In a forked worker: its share of the profile lines, on connections of its own."""
+    inputs = _FORKED
+    inputs.store.dispose(close=False)  # the parent's pooled connections stay the parent's
+    return inputs.load_share(profiles, share, shares)
