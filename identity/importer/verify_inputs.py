@@ -42,19 +42,26 @@ def scratch_tables(suffix: str) -> sa.MetaData:
     meta = sa.MetaData()
     sa.Table(f"verify_{suffix}_export", meta,
              sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
-             sa.Column("kii_user_id", sa.String(64), nullable=False, index=True),
+             sa.Column("kii_user_id", sa.String(64), nullable=False),
              sa.Column("keycloak_id", sa.String(36), nullable=False),
-             sa.Column("username", sa.String(255), index=True), sa.Column("email", sa.String(320), index=True),
-             sa.Column("phone_number", sa.String(20), index=True), *_parts("email"),
+             sa.Column("username", sa.String(255)), sa.Column("email", sa.String(320)),
+             sa.Column("phone_number", sa.String(20)), *_parts("email"),
              sa.Column("disabled", sa.Boolean), sa.Column("has_password", sa.Boolean),
              sa.Column("deleted", sa.Boolean), sa.Column("invalid", sa.Boolean, default=False))
     sa.Table(f"verify_{suffix}_keycloak", meta, sa.Column("id", sa.String(36), primary_key=True),
-             sa.Column("kii_user_id", sa.String(64), index=True), *_parts(),
+             sa.Column("kii_user_id", sa.String(64)), *_parts(),
              sa.Column("enabled", sa.Boolean), sa.Column("password", sa.Boolean))
     sa.Table(f"verify_{suffix}_hashes", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True),
              sa.Column("fingerprint", sa.String(64)), sa.Column("usable", sa.Boolean))
     sa.Table(f"verify_{suffix}_deleted", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True))
     return meta
+
+
+def later_indexes(export: sa.Table, kc: sa.Table) -> list[sa.Index]:
+    """Built once the rows are in: one pass over a loaded table costs far less than keeping an index
+    up to date row by row."""
+    return [sa.Index(f"ix_{export.name}_{name}", export.c[name]) for name in ("kii_user_id", *IDENTIFIERS)] + \
+        [sa.Index(f"ix_{kc.name}_kii_user_id", kc.c.kii_user_id)]
 
 
 class Inputs:
@@ -100,7 +107,12 @@ class Inputs:
                 self.timings["export"] = round(time.perf_counter() - started, 2)
                 keycloak.result()
         _FORKED = None
+        self._timed("indexes", self._index)
         self._timed("invalid", self._mark_invalid)
+
+    def _index(self) -> None:
+        for index in later_indexes(self.export, self.kc):
+            index.create(self.store)
 
     def _timed(self, name: str, step, *args):
         started = time.perf_counter()
