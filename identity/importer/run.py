@@ -107,14 +107,18 @@ class Importer:
             report["run"]["already_complete"] = True
             return report
         if options.hashes:
+            started = time.perf_counter()
             self.hashes.stage(options.hashes)
+            self.timings.add("hashes", started)
         if options.set_based and not options.dry_run and self.store.any():
             started = time.perf_counter()
             self.at_once = self.unchanged.record(options.profiles)
             self.timings.add("unchanged", started)
         self._import_profiles()
         if options.hashes:
+            started = time.perf_counter()
             self.hashes.settle(self.store)
+            self.timings.add("settle", started)
         if options.deleted:
             started = time.perf_counter()
             self.deletions.run(options.deleted, options.batch_size)
