@@ -74,7 +74,14 @@ class Service:
                                           "AuthParameters": {"USERNAME": username, "PASSWORD": password}})
 
 
+PROFILE: Path | None = None  # --profile: py-spy samples of the window's commands, for whoever tunes them
+
+
 def timed(argv: list[str], env: dict, ok=(0,)) -> tuple[float, int, str]:
+    if PROFILE and "--deleted" in argv:  # the window's two commands
+        out = PROFILE / f"{argv[1]}-{time.monotonic_ns()}.txt"
+        argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--format", "raw",
+                "-o", str(out), "--", *argv]
     started = time.perf_counter()
     process = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -215,7 +222,10 @@ def main() -> None:
     parser.add_argument("--small-users", type=int, help="the second size (default: a quarter of --users)")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--profile", type=Path, help="py-spy samples of the window's commands here (needs py-spy)")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     work = Path(tempfile.mkdtemp(prefix="rehearsal-"))
     bench = Bench(work)
     bench.start_keycloak()

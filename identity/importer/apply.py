@@ -74,9 +74,8 @@ class Applier:
                                   keycloak_user_id=row["keycloak_user_id"], path="import",
                                   detail={"run": self.ledger.run_id, "state": row["state"]})
                         for row in plan.inserts])
-                for change in plan.changes:
-                    self.store.update(conn, change["kii_user_id"],
-                                      {k: v for k, v in change.items() if k != "kii_user_id"})
+                if plan.changes:
+                    self.store.update_many(conn, plan.changes)
             self.ledger.add(conn, plan.records)
 
     def _commit_each(self, plan: Plan) -> None:

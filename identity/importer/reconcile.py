@@ -9,7 +9,6 @@ what to do. verify.py only loads the inputs and asks the database these question
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -23,23 +22,28 @@ PARTS = ("base", "email", "phone", "locale", "name", "custom")
 PENDING, MIGRATED = MigrationState.pending.value, MigrationState.migrated.value
 
 
-def _digest(value) -> str:
-    return hashlib.sha1(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+DIGEST = 40  # a part's length: the digest of its values (the database compares digests byte for byte)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha1(value.encode()).hexdigest()
+
+
+def _joined(attributes: dict, names) -> str | None:
+    present = [f"{name}\x1e" + "\x1f".join(sorted(attributes[name])) for name in names if name in attributes]
+    return _digest("\x1d".join(present)) if present else None
 
 
 def compared(username: str, email: str | None, enabled: bool, email_verified: bool, attributes: dict) -> dict:
     """The parts of a Keycloak user that verify compares: the export's wanted user and Keycloak's answer
     go through this one function."""
     attributes = attributes or {}
-
-    def part(*names):
-        values = [sorted(attributes[name]) for name in names if name in attributes]
-        return _digest(values) if values else None
-
-    custom = sorted((k, sorted(v)) for k, v in attributes.items() if k.startswith("custom."))
-    return {"base": _digest([username, bool(enabled), bool(email_verified), sorted(attributes.get("kii_user_id", []))]),
-            "email": email or None, "phone": part("phone_number", "phone_number_verified"),
-            "locale": part("locale"), "name": part("name"), "custom": _digest(custom) if custom else None}
+    kii = "\x1f".join(sorted(attributes.get("kii_user_id", [])))
+    custom = sorted(name for name in attributes if name.startswith("custom."))
+    return {"base": _digest(f"{username}\x1f{int(bool(enabled))}{int(bool(email_verified))}\x1f{kii}"),
+            "email": email or None, "phone": _joined(attributes, ("phone_number", "phone_number_verified")),
+            "locale": _joined(attributes, ("locale",)), "name": _joined(attributes, ("name",)),
+            "custom": _joined(attributes, custom)}
 
 
 @dataclass(frozen=True)

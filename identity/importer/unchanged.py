@@ -26,11 +26,11 @@ from identity.importer.ledger import RECORDS, RUNS, STAGED, Ledger, chunks
 from identity.importer.models import ImportProfile
 from identity.importer.plan import line_digest
 from identity.importer.profile import has_password as _has_password
-from identity.legacy.models import LegacyUser, MigrationState
+from identity.legacy.models import MigrationState
+from identity.legacy.store import joinable
 from identity.progress import Progress
 
 PROFILES = ImportProfile.__table__
-USERS = LegacyUser.__table__
 BATCH = 5000
 SLICE = 50_000   # lines per INSERT ... SELECT: one transaction each
 USER_ID_MAX = 64  # import_profiles.kii_user_id
@@ -114,7 +114,7 @@ class UnchangedLines:
     # --- the set operation -------------------------------------------------------------------
 
     def _record_slice(self, first: int, last: int) -> int:
-        p, s = PROFILES.alias("p"), USERS.alias("s")
+        p, s = PROFILES.alias("p"), joinable("s")
         h = STAGED.alias("h")
         migrated = s.c.state == MigrationState.migrated.value
         recorded = RECORDS.alias("r")

@@ -20,10 +20,9 @@ from identity import audit
 from identity.importer.reconcile import BY_NAME, line_predicates
 from identity.importer.verify_inputs import Inputs
 from identity.keycloak.writer import KeycloakWriter
-from identity.legacy.models import LegacyUser
+from identity.legacy.store import joinable
 
 EXAMPLES = 5
-USERS = LegacyUser.__table__
 
 
 class Verifier:
@@ -62,7 +61,7 @@ class Verifier:
 
     def _joined(self):
         e, k, h = self.export, self.kc.alias("k"), self.hashes.alias("h")
-        s = USERS.alias("s")
+        s = joinable("s")
         joined = e.outerjoin(k, k.c.id == e.c.keycloak_id).outerjoin(s, s.c.kii_user_id == e.c.kii_user_id) \
             .outerjoin(h, h.c.kii_user_id == e.c.kii_user_id)
         return joined, line_predicates(e, k, s, h)
@@ -88,7 +87,7 @@ class Verifier:
 
     def _extras(self) -> dict:
         """Keycloak users and store rows that no line of the export names."""
-        e, k, d, s = self.export, self.kc, self.deleted, USERS
+        e, k, d, s = self.export, self.kc, self.deleted, joinable("s")
         named = sa.exists().where(e.c.kii_user_id == k.c.kii_user_id)
         gone = sa.or_(sa.exists().where(d.c.kii_user_id == k.c.kii_user_id),
                       sa.exists().where(audit.TABLE.c.kii_user_id == k.c.kii_user_id, audit.TABLE.c.event == "deleted"))

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from identity.importer import reader
 from identity.importer.ledger import chunks
 from identity.importer.profile import RecordError, parse_user, to_keycloak
-from identity.importer.reconcile import PARTS, compared
+from identity.importer.reconcile import PARTS, DIGEST, compared
 from identity.importer.stage import hash_fingerprint
 from identity.keycloak.writer import KeycloakWriter
 from identity.legacy import hashes
@@ -33,7 +33,7 @@ _FORKED = None  # the Inputs a forked worker loads its share for
 
 
 def _parts(*left_out: str) -> list[sa.Column]:
-    return [sa.Column(name, sa.String(320) if name == "email" else sa.String(40)) for name in PARTS
+    return [sa.Column(name, sa.String(320) if name == "email" else sa.String(DIGEST)) for name in PARTS
             if name not in left_out]
 
 
@@ -122,15 +122,19 @@ class Inputs:
             self.timings[name] = round(time.perf_counter() - started, 2)
 
     def load_keycloak(self) -> None:
-        after = None
-        while True:
-            users, after = self.keycloak.compact_page(after, PAGE)
-            rows = [{"id": u["id"], "kii_user_id": ((u.get("attributes") or {}).get("kii_user_id") or [None])[0],
-                     **compared(u["username"], u.get("email"), u["enabled"], u["emailVerified"], u.get("attributes")),
-                     "enabled": bool(u["enabled"]), "password": bool(u["password"])} for u in users]
-            self._insert(self.kc, rows)
-            if after is None:
-                return
+        """Every user of the realm, a page at a time; the next page is asked for while this one is stored."""
+        with ThreadPoolExecutor(max_workers=1) as fetcher:
+            page = fetcher.submit(self.keycloak.compact_page, None, PAGE)
+            while page is not None:
+                users, after = page.result()
+                page = fetcher.submit(self.keycloak.compact_page, after, PAGE) if after else None
+                self._insert(self.kc, [self._keycloak_row(u) for u in users])
+
+    @staticmethod
+    def _keycloak_row(u: dict) -> dict:
+        return {"id": u["id"], "kii_user_id": ((u.get("attributes") or {}).get("kii_user_id") or [None])[0],
+                **compared(u["username"], u.get("email"), u["enabled"], u["emailVerified"], u.get("attributes")),
+                "enabled": bool(u["enabled"]), "password": bool(u["password"])}
 
     def _load_deleted(self, path) -> None:
         for lines in reader.batched(reader.read_deleted(path), BATCH):

@@ -27,8 +27,15 @@ def _names_table(node: ast.AST, aliases: set[str]) -> bool:
     if isinstance(node, ast.Constant):
         return node.value == "legacy_users"
     if isinstance(node, ast.Call):  # sa.table("legacy_users", ...), sa.Table("legacy_users", ...)
+        if _accessor(node):  # the store's alias for set operations that read it: a write through it counts
+            return True
         return bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value == "legacy_users"
     return False
+
+
+def _accessor(node: ast.Call) -> bool:
+    """A call of the store's `joinable` (reads through it are the store's own)."""
+    return (node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)) == "joinable"
 
 
 def _chain_names_table(node: ast.AST, aliases: set[str]) -> bool:
@@ -100,11 +107,13 @@ WRITING = [
     "conn.execute(sa.text('DELETE FROM legacy_users WHERE kii_user_id = :k'))",
     "conn.exec_driver_sql('update `legacy_users` set salt = NULL')",
     "conn.execute(sa.table('legacy_users', sa.column('salt')).update())",
+    "s = joinable('s')\nconn.execute(s.update().values(salt=None))",
 ]
 READING = [
     "USERS = LegacyUser.__table__\nconn.execute(sa.select(USERS).where(USERS.c.kii_user_id == k))",
     "KEY = re.compile(r\"for key '(?:legacy_users\\.)?([^']+)'\")",
     "plan.updates.append(change)\nRECORDS.insert()",
+    "s = joinable('s')\nconn.execute(sa.select(s.c.kii_user_id))",
 ]
 
 
@@ -138,7 +147,7 @@ def table_references(source: str) -> list[int]:
             found.append(node.lineno)
         elif isinstance(node, (ast.Name, ast.Attribute)) and _names_table(node, set()):
             found.append(node.lineno)
-        elif isinstance(node, ast.Call) and _names_table(node, set()):
+        elif isinstance(node, ast.Call) and _names_table(node, set()) and not _accessor(node):
             found.append(node.lineno)  # sa.table("legacy_users", ...)
     return sorted(set(found))
 
