@@ -55,6 +55,7 @@ class Service:
 
     def __init__(self, env: dict):
         saved = dict(os.environ)
+        os.environ.clear()  # exactly the rehearsal's settings: none of the caller's IDENTITY_* stays behind
         os.environ.update(env)
         try:
             from identity import create_app
