@@ -76,3 +76,26 @@ class ImportProfile(db.Model):
     has_password: Mapped[bool | None] = mapped_column()
     # Another line of the export names the same userID: the planner decides, in file order.
     contested: Mapped[bool] = mapped_column(default=False, nullable=False)
+
+
+class VerifiedLine(db.Model):
+    """What `migration verify` expects of a user, as worked out from one profile line (expected.py, its
+    owner): a later verify of the very same line (its digest) takes it from here instead of parsing and
+    validating the line again. A pure function of the line's bytes and the settings it was read with,
+    so it holds nothing the store or Keycloak could have changed; one row per userID, the latest line."""
+
+    __tablename__ = "verified_lines"
+
+    kii_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(40), nullable=False)   # expected.line_key
+    keycloak_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    username: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    base: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    locale: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(40))
+    custom: Mapped[str | None] = mapped_column(String(40))
+    disabled: Mapped[bool | None] = mapped_column()
+    has_password: Mapped[bool | None] = mapped_column()

@@ -2,9 +2,11 @@
 hashes and deletions, and every Keycloak user of the realm (read through the provider's
 `users/compact`, in pages of thousands, only what is compared).
 
-The profile lines are the most work (each is validated and normalised as the import does): forked
-worker processes take a share of them each, while this process reads the hashes and a thread reads
-Keycloak. The tables are named per run and dropped when it ends.
+The profile lines are the most work (each is validated and normalised as the import does), so a line
+verify has seen before is not worked out again (expected.py): a forked worker stages every line's key
+while this process reads the hashes and a thread reads Keycloak; the lines seen before are filled in
+by the database, and forked workers parse a share each of the rest. The tables are named per run and
+dropped when it ends.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from identity.importer import reader
+from identity.importer.expected import ExpectedLines, scratch_table
 from identity.importer.ledger import chunks
 from identity.importer.profile import RecordError, parse_user, to_keycloak
 from identity.importer.reconcile import PARTS, DIGEST, compared
@@ -30,6 +33,7 @@ BATCH = 5000
 PAGE = 5000
 IDENTIFIERS = ("username", "email", "phone_number")
 _FORKED = None  # the Inputs a forked worker loads its share for
+_DISPOSED_IN = None  # the process that has dropped the pooled connections it inherited
 
 
 def _parts(*left_out: str) -> list[sa.Column]:
@@ -47,13 +51,16 @@ def scratch_tables(suffix: str) -> sa.MetaData:
              sa.Column("username", sa.String(255)), sa.Column("email", sa.String(320)),
              sa.Column("phone_number", sa.String(20)), *_parts("email"),
              sa.Column("disabled", sa.Boolean), sa.Column("has_password", sa.Boolean),
-             sa.Column("deleted", sa.Boolean), sa.Column("invalid", sa.Boolean, default=False))
+             sa.Column("deleted", sa.Boolean), sa.Column("invalid", sa.Boolean, default=False),
+             # Filled in from what an earlier verify worked out of the same line (expected.py).
+             sa.Column("remembered", sa.Boolean, default=False))
     sa.Table(f"verify_{suffix}_keycloak", meta, sa.Column("id", sa.String(36), primary_key=True),
              sa.Column("kii_user_id", sa.String(64)), *_parts(),
              sa.Column("enabled", sa.Boolean), sa.Column("password", sa.Boolean))
     sa.Table(f"verify_{suffix}_hashes", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True),
              sa.Column("fingerprint", sa.String(64)), sa.Column("usable", sa.Boolean))
     sa.Table(f"verify_{suffix}_deleted", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True))
+    scratch_table(meta, f"verify_{suffix}_lines")
     return meta
 
 
@@ -72,9 +79,12 @@ class Inputs:
         self.secret = secret_key.encode() if isinstance(secret_key, str) else secret_key
         suffix = secrets.token_hex(4)
         self.meta = scratch_tables(suffix)
-        self.export, self.kc, self.hashes, self.deleted = (
-            self.meta.tables[f"verify_{suffix}_{name}"] for name in ("export", "keycloak", "hashes", "deleted"))
+        self.export, self.kc, self.hashes, self.deleted, staged = (
+            self.meta.tables[f"verify_{suffix}_{name}"]
+            for name in ("export", "keycloak", "hashes", "deleted", "lines"))
+        self.expected = ExpectedLines(staged, self.export, self.deleted, realm, bmp_only)
         self.lines = 0
+        self.counts = {"remembered": 0, "parsed": 0}
         self.timings: dict[str, float] = {}
         self.deleted_ids: set[str] = set()
 
@@ -98,17 +108,38 @@ class Inputs:
         _FORKED = self
         # Workers fork before any thread of this process starts: a fork copies no other thread.
         with ProcessPoolExecutor(shares, mp_context=multiprocessing.get_context("fork")) as workers:
-            profile_jobs = [workers.submit(_load_share, str(profiles), share, shares) for share in range(shares)]
+            staging = workers.submit(_stage_lines, str(profiles))
             with ThreadPoolExecutor(max_workers=1) as thread:
                 keycloak = thread.submit(self._timed, "keycloak", self.load_keycloak)
                 if hashes_path:
                     self._timed("hashes", self._load_hashes, hashes_path)
-                self.lines = sum(job.result() for job in profile_jobs)
+                self.lines = staging.result()
+                self.timings["staged"] = round(time.perf_counter() - started, 2)
+                self.counts["remembered"] = self._timed("remembered", self._fill)
+                self.counts["parsed"] = sum(job.result() for job in [
+                    workers.submit(_load_share, str(profiles), share, shares) for share in range(shares)])
                 self.timings["export"] = round(time.perf_counter() - started, 2)
                 keycloak.result()
         _FORKED = None
         self._timed("indexes", self._index)
         self._timed("invalid", self._mark_invalid)
+        self._timed("remember", self._remember)
+
+    def _fill(self) -> int:
+        with self.store.begin() as conn:
+            return self.expected.fill(conn)
+
+    def _remember(self) -> None:
+        with self.store.begin() as conn:
+            self.expected.remember(conn)
+
+    def stage_lines(self, profiles) -> int:
+        """Every line's key (expected.py); how many lines the export has."""
+        count = 0
+        for lines in reader.batched(reader.read_profiles(profiles), BATCH):
+            count += len(lines)
+            self._insert(self.expected.lines, [row for row in map(self.expected.staged, lines) if row])
+        return count
 
     def _index(self) -> None:
         for index in later_indexes(self.export, self.kc):
@@ -153,11 +184,15 @@ class Inputs:
             self._insert(self.hashes, rows)
 
     def load_share(self, profiles, share: int, shares: int) -> int:
-        """The profile lines whose number is `share` modulo `shares`; how many there were."""
+        """The profile lines whose number is `share` modulo `shares` and that were not filled in from an
+        earlier verify; how many."""
         count = 0
+        line_no = self.export.c.line_no
 
         def others(first: int, last: int) -> set[int]:
-            return {n for n in range(first, last + 1) if n % shares != share}
+            with self.store.connect() as conn:
+                filled = set(conn.execute(sa.select(line_no).where(line_no.between(first, last))).scalars())
+            return filled | {n for n in range(first, last + 1) if n % shares != share}
 
         for lines in reader.batched(reader.read_profiles(profiles, others), BATCH):
             count += len(lines)
@@ -218,8 +253,20 @@ class Inputs:
 
 
 
+def _forked() -> Inputs:
+    """The Inputs this forked worker works for, on connections of its own."""
+    global _DISPOSED_IN
+    if _DISPOSED_IN != os.getpid():
+        _FORKED.store.dispose(close=False)  # the parent's pooled connections stay the parent's
+        _DISPOSED_IN = os.getpid()
+    return _FORKED
+
+
+def _stage_lines(profiles: str) -> int:
+    """In a forked worker: every line's key."""
+    return _forked().stage_lines(profiles)
+
+
 def _load_share(profiles: str, share: int, shares: int) -> int:
-    """In a forked worker: its share of the profile lines, on connections of its own."""
-    inputs = _FORKED
-    inputs.store.dispose(close=False)  # the parent's pooled connections stay the parent's
-    return inputs.load_share(profiles, share, shares)
+    """In a forked worker: its share of the lines left to parse."""
+    return _forked().load_share(profiles, share, shares)

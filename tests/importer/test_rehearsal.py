@@ -30,5 +30,9 @@ def test_a_small_rehearsal_of_cut_over_night(tmp_path):
         assert second["profiles"]["imported"] == run["changes"]["new"]
         assert second["profiles"]["unchanged"] > 0.9 * second["profiles"]["input"]
         assert second["deleted"]["disabled"] == run["changes"]["deleted"]
-        assert set(run["steps"]) == {"first delivery import", "cut-off delivery import", "migration verify"}
+        # ...and its verify parsed only lines the first delivery's verify had not seen.
+        assert verify["lines_worked_out"]["remembered"] > 0.9 * verify["totals"]["input"]
+        assert verify["lines_worked_out"]["parsed"] < 0.1 * verify["totals"]["input"]
+        assert set(run["steps"]) == {"first delivery import", "first delivery verify", "cut-off delivery import",
+                                     "migration verify"}
     assert "projected two-million cut-off window:" in done.stdout

@@ -148,3 +148,48 @@ def test_each_difference_is_named_with_what_to_do(import_app, import_realm, expo
     assert report["add_up"] and not report["ok"]
     summary = (tmp_path / "verify.md").read_text(encoding="utf-8")
     assert "Action needed" in summary and "`not_in_this_delivery` | 1 |" in summary
+
+
+def test_a_second_verify_parses_only_lines_it_has_not_seen_and_still_sees_every_change(
+        import_app, import_realm, export, tmp_path, master_admin, monkeypatch):
+    """What verify worked out of a line is remembered by the line's bytes (expected.py): the next verify of
+    the same delivery parses only what it has not seen, and a remembered line hides no change made since
+    in Keycloak, nor a deletion."""
+    from identity.importer import expected
+
+    d = export["dir"]
+    run_import(import_app, "--profiles", str(d / "profiles.jsonl"), "--hashes", str(d / "hashes.csv"))
+    result, first = verify(import_app, export, tmp_path)
+    assert result.exit_code == 0, result.output
+    valid = first["totals"]["input"] - first["totals"]["invalid"]
+    assert first["lines_worked_out"] == {"remembered": 0, "parsed": first["totals"]["input"]}
+
+    users = db.session.scalars(sa.select(LegacyUser).where(LegacyUser.state == MigrationState.pending)
+                               .order_by(LegacyUser.kii_user_id)).all()
+    changed, deleted = users[0], users[1]
+    master_admin.change_current_realm(import_realm.realm)
+    current = master_admin.get_user(changed.keycloak_user_id)
+    master_admin.update_user(changed.keycloak_user_id, {**current, "email": "changed-here@example.net"})
+    (tmp_path / "deleted.txt").write_text(deleted.kii_user_id + "\n")
+    result, second = verify_files(import_app, tmp_path, d / "profiles.jsonl", d / "hashes.csv",
+                                  tmp_path / "deleted.txt")
+    assert result.exit_code == 1
+    # The deleted user's line is worked out again: they are expected disabled now.
+    assert second["lines_worked_out"] == {"remembered": valid - 1, "parsed": second["totals"]["input"] - valid + 1}
+    assert second["reasons"]["keycloak_differs"]["examples"] == sorted(
+        [changed.kii_user_id, deleted.kii_user_id], key=lambda uid: _line_of(d, uid))
+    assert second["reasons"]["deleted_user_has_hash"]["examples"] == [deleted.kii_user_id]
+    assert {k: second["totals"][k] for k in ("input", "invalid")} == {k: first["totals"][k] for k in ("input", "invalid")}
+    with db.engine.connect() as conn:  # what is remembered of the deleted user's line is still the line's own
+        assert conn.execute(sa.select(expected.TABLE.c.disabled).where(
+            expected.TABLE.c.kii_user_id == deleted.kii_user_id)).scalar() is False
+
+    monkeypatch.setattr(expected, "VERSION", expected.VERSION + 1)
+    result, third = verify(import_app, export, tmp_path)
+    assert third["lines_worked_out"] == {"remembered": 0, "parsed": third["totals"]["input"]}
+    assert third["reasons"]["keycloak_differs"]["examples"] == [changed.kii_user_id]
+
+
+def _line_of(d, kii_user_id: str) -> int:
+    lines = (d / "profiles.jsonl").read_bytes().splitlines()
+    return next(n for n, line in enumerate(lines) if kii_user_id.encode() in line)

@@ -1,8 +1,8 @@
 """The compact read on Keycloak's production database: a realm of thousands of users walked once in id
 order with MariaDB's own types (its booleans, a long value in LONG_VALUE's text column), and the page's
 statements served by indexes: the page a range of the primary key read in its order, at any depth, its
-users' attributes and passwords Keycloak's indexes by user (MariaDB's EXPLAIN of the very statements the
-provider runs)."""
+users' attributes and passwords the same range joined through Keycloak's indexes by user (MariaDB's
+EXPLAIN of the very statements the provider runs)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ REALM = "china-compact"
 USERS = 3000
 PASSWORD = "Compact-Maria-Pass-1"
 LONG = "v" * 600
-KEYS = {"page": "PRIMARY", "attributes": "IDX_USER_ATTRIBUTE", "passwords": "IDX_USER_CREDENTIAL"}
+# The index each statement reads its tables by: the page's range of the primary key, and its users' rows
+# through Keycloak's indexes by user (in whichever order the optimiser joins them, the range bounds the
+# first: the page's range carries over to the user id of the joined table).
+KEYS = {"page": ["PRIMARY"], "attributes": ["PRIMARY", "IDX_USER_ATTRIBUTE"],
+        "passwords": ["PRIMARY", "IDX_USER_CREDENTIAL"]}
 
 
 def rep(n: int, run: str) -> dict:
@@ -74,8 +78,8 @@ def test_a_walk_sees_every_user_once_with_what_was_written(written):
 
 def test_each_statement_of_a_page_is_served_by_an_index(written):
     """The page: a range of the primary key from `after`, read in its order (no sort), at any depth; the
-    page's attributes and passwords: Keycloak's indexes by user. A page small beside the realm, as in
-    production."""
+    page's attributes and passwords: the same range, joined through Keycloak's indexes by user. A page
+    small beside the realm, as in production."""
     writer, users = written
     ids = sorted(u["id"] for u in users)
     for after in (None, ids[USERS // 2], ids[-200]):
@@ -86,7 +90,7 @@ def test_each_statement_of_a_page_is_served_by_an_index(written):
         assert set(plans) == set(KEYS)
         for name, plan in plans.items():
             accesses = tables(plan)
-            assert [(a.get("key"), a.get("access_type") != "ALL") for a in accesses] == [(KEYS[name], True)], \
-                (name, json.dumps(plan)[:2000])
+            assert sorted((a.get("key"), a.get("access_type") != "ALL") for a in accesses) == \
+                sorted((key, True) for key in KEYS[name]), (name, json.dumps(plan)[:2000])
+            assert accesses[0]["access_type"] == "range", (name, json.dumps(plan)[:2000])
             assert "filesort" not in json.dumps(plan), (name, json.dumps(plan)[:2000])
-        assert tables(plans["page"])[0]["access_type"] == "range", json.dumps(plans["page"])[:2000]

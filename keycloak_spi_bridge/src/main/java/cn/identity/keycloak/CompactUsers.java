@@ -3,12 +3,9 @@ package cn.identity.keycloak;
 import java.sql.Clob;
 import java.sql.SQLException;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 import jakarta.persistence.EntityManager;
 import jakarta.persistence.Query;
@@ -23,16 +20,20 @@ import org.keycloak.models.credential.PasswordCredentialModel;
  * A page of a realm's users in id order with only what {@code identity migration verify} compares:
  * the service's bulk read of every user, where the Admin API's full representations are far too slow.
  * Straight SQL, no UserModel: the page's users, then their attributes and which of them have a
- * password, one statement each. Keyset paging ({@code after} the last id of the page before) on
+ * password, one statement each over the page's key range. Keyset paging ({@code after} the last id of the page before) on
  * the primary key keeps every page as cheap as the first at any depth. Service accounts are left out.
  */
 final class CompactUsers {
 
     static final int MAX_PAGE = 10000;
-    private static final String ATTRIBUTES =
-            "SELECT a.USER_ID, a.NAME, a.VALUE, a.LONG_VALUE FROM USER_ATTRIBUTE a WHERE a.USER_ID IN ";
-    private static final String PASSWORDS =
-            "SELECT DISTINCT c.USER_ID FROM CREDENTIAL c WHERE c.TYPE = ?1 AND c.USER_ID IN ";
+    // The page's users' rows by the page's own key range, not by a list of its ids: two bound values
+    // instead of thousands, one statement text for every page (parsed once, not per page). A service
+    // account inside the range is skipped when the rows are read.
+    private static final String ATTRIBUTES = "SELECT a.USER_ID, a.NAME, a.VALUE, a.LONG_VALUE FROM USER_ENTITY u%s"
+            + " JOIN USER_ATTRIBUTE a ON a.USER_ID = u.ID WHERE u.REALM_ID = ?1 AND u.ID > ?2 AND u.ID <= ?3";
+    private static final String PASSWORDS = "SELECT DISTINCT c.USER_ID FROM USER_ENTITY u%s"
+            + " JOIN CREDENTIAL c ON c.USER_ID = u.ID WHERE u.REALM_ID = ?1 AND u.ID > ?2 AND u.ID <= ?3"
+            + " AND c.TYPE = ?4";
     // Keycloak's own JSON leaves null map values out: a user without an email would lose the field.
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -41,6 +42,8 @@ final class CompactUsers {
     private final String after;
     private final int max;
     private final String page;
+    private final String attributes;
+    private final String passwords;
 
     CompactUsers(EntityManager entities, boolean mysql, RealmModel realm, String after, int max) {
         this.entities = entities;
@@ -53,6 +56,9 @@ final class CompactUsers {
                 + (mysql ? " FORCE INDEX (PRIMARY)" : "")
                 + " WHERE u.REALM_ID = ?1 AND u.SERVICE_ACCOUNT_CLIENT_LINK IS NULL AND u.ID > ?2 ORDER BY u.ID LIMIT "
                 + max;
+        String primary = mysql ? " FORCE INDEX (PRIMARY)" : "";
+        this.attributes = String.format(ATTRIBUTES, primary);
+        this.passwords = String.format(PASSWORDS, primary);
     }
 
     private Query page(boolean explain) {
@@ -78,8 +84,9 @@ final class CompactUsers {
             users.put((String) columns[0], user);
         }
         if (!users.isEmpty()) {
-            attributes(users);
-            passwords(users);
+            String last = (String) ((Object[]) rows.get(rows.size() - 1))[0];
+            attributes(users, last);
+            passwords(users, last);
         }
         Map<String, Object> answer = new LinkedHashMap<>();
         answer.put("users", new ArrayList<>(users.values()));
@@ -99,40 +106,35 @@ final class CompactUsers {
     }
 
     @SuppressWarnings("unchecked")
-    private void attributes(Map<String, Map<String, Object>> users) {
+    private void attributes(Map<String, Map<String, Object>> users, String last) {
         // Keycloak keeps a value longer than VALUE's column in LONG_VALUE, and VALUE null.
-        for (Object row : in(ATTRIBUTES, users.keySet(), null).getResultList()) {
+        for (Object row : ranged(attributes, last, false).getResultList()) {
             Object[] columns = (Object[]) row;
-            Map<String, List<String>> attributes = (Map<String, List<String>>) users.get((String) columns[0])
-                    .get("attributes");
+            Map<String, Object> user = users.get((String) columns[0]);
+            if (user == null) {
+                continue;
+            }
+            Map<String, List<String>> attributes = (Map<String, List<String>>) user.get("attributes");
             String value = columns[2] != null ? (String) columns[2] : text(columns[3]);
             attributes.computeIfAbsent((String) columns[1], name -> new ArrayList<>()).add(value);
         }
     }
 
-    private void passwords(Map<String, Map<String, Object>> users) {
-        Set<Object> having = new HashSet<>(in(PASSWORDS, users.keySet(), PasswordCredentialModel.TYPE).getResultList());
-        for (Object id : having) {
-            users.get((String) id).put("password", true);
+    private void passwords(Map<String, Map<String, Object>> users, String last) {
+        for (Object id : ranged(passwords, last, false).setParameter(4, PasswordCredentialModel.TYPE).getResultList()) {
+            Map<String, Object> user = users.get((String) id);
+            if (user != null) {
+                user.put("password", true);
+            }
         }
     }
 
-    /** `sql` (ending in "IN ") bound to `first` (when not null) and then to each of `ids`. */
-    private Query in(String sql, Set<String> ids, String first) {
-        int from = first == null ? 1 : 2;
-        StringBuilder statement = new StringBuilder(sql).append('(');
-        for (int i = 0; i < ids.size(); i++) {
-            statement.append(i == 0 ? "" : ", ").append('?').append(i + from);
-        }
-        Query query = entities.createNativeQuery(statement.append(')').toString());
-        if (first != null) {
-            query.setParameter(1, first);
-        }
-        int position = from;
-        for (String id : ids) {
-            query.setParameter(position++, id);
-        }
-        return query;
+    /** `sql` over the page's key range, after `after` up to and including `last`. */
+    private Query ranged(String sql, String last, boolean explain) {
+        return entities.createNativeQuery((explain ? "EXPLAIN FORMAT=JSON " : "") + sql)
+                .setParameter(1, realmId)
+                .setParameter(2, after)
+                .setParameter(3, last);
     }
 
     /** Booleans as each database's driver hands them back. */
@@ -168,13 +170,11 @@ final class CompactUsers {
     Map<String, String> plans() {
         Map<String, String> plans = new LinkedHashMap<>();
         plans.put("page", plan(page(true)));
-        Set<String> ids = new LinkedHashSet<>();
-        for (Object row : page(false).getResultList()) {
-            ids.add((String) ((Object[]) row)[0]);
-        }
-        if (!ids.isEmpty()) {
-            plans.put("attributes", plan(in("EXPLAIN FORMAT=JSON " + ATTRIBUTES, ids, null)));
-            plans.put("passwords", plan(in("EXPLAIN FORMAT=JSON " + PASSWORDS, ids, PasswordCredentialModel.TYPE)));
+        List<?> rows = page(false).getResultList();
+        if (!rows.isEmpty()) {
+            String last = (String) ((Object[]) rows.get(rows.size() - 1))[0];
+            plans.put("attributes", plan(ranged(attributes, last, true)));
+            plans.put("passwords", plan(ranged(passwords, last, true).setParameter(4, PasswordCredentialModel.TYPE)));
         }
         return plans;
     }
