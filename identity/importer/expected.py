@@ -17,6 +17,7 @@ import hashlib
 
 import sqlalchemy as sa
 
+from identity.importer.ledger import chunks
 from identity.importer.models import VerifiedLine
 from identity.importer.plan import line_digest
 
@@ -69,7 +70,9 @@ class ExpectedLines:
         duplicates are left out: each userID keeps at most one row."""
         l, c, e = self.lines, TABLE, self.export
         parsed = sa.and_(~e.c.remembered, ~e.c.invalid, ~e.c.deleted)
-        conn.execute(c.delete().where(c.c.kii_user_id.in_(sa.select(e.c.kii_user_id).where(parsed))))
+        # By the few userIDs themselves: MariaDB would walk the whole table for an IN (subquery) in a DELETE.
+        for chunk in chunks(list(conn.execute(sa.select(e.c.kii_user_id).where(parsed)).scalars())):
+            conn.execute(c.delete().where(c.c.kii_user_id.in_(chunk)))
         rows = sa.select(e.c.kii_user_id, l.c.line_key, *[e.c[name] for name in COLUMNS]) \
             .select_from(e.join(l, l.c.line_no == e.c.line_no)).where(parsed)
         conn.execute(c.insert().from_select(["kii_user_id", "digest", *COLUMNS], rows))
