@@ -53,7 +53,7 @@ def keycloak(command: str, env: dict) -> None:
 
 
 class Bench:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, buffer_pool: int = BUFFER_POOL):
         self.work = work
         self.db_password = secrets.token_hex(12)
         self.admin_password = secrets.token_urlsafe(18)
@@ -61,7 +61,7 @@ class Bench:
         self.secret_key = secrets.token_urlsafe(32)
         # Production's database settings (docs/scaling.md): with Debian's 128 MB buffer pool the rate falls
         # by half past about 25,000 users, as the tables outgrow it.
-        mysql(f"SET GLOBAL innodb_buffer_pool_size = {BUFFER_POOL}; SET GLOBAL innodb_log_file_size = {LOG_FILE};")
+        mysql(f"SET GLOBAL innodb_buffer_pool_size = {buffer_pool}; SET GLOBAL innodb_log_file_size = {LOG_FILE};")
         subprocess.run([str(ROOT / "scripts" / "keycloak.sh"), "stop"], check=True,
                        env={**os.environ, "KEYCLOAK_INSTANCE": "bench", "KEYCLOAK_MGMT_PORT": str(MGMT)})
         mysql(f"DROP DATABASE IF EXISTS keycloak_bench; CREATE DATABASE keycloak_bench CHARACTER SET utf8mb4 "

@@ -41,7 +41,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from bench_import import IDENTITY, Bench  # noqa: E402
+from bench_import import BUFFER_POOL, IDENTITY, Bench  # noqa: E402
 from benchlib import write_section  # noqa: E402
 from gen_cutoff import cutoff  # noqa: E402
 from gen_kii_export import generate  # noqa: E402
@@ -49,6 +49,8 @@ from gen_kii_export import generate  # noqa: E402
 TARGET = "AWSCognitoIdentityProviderService."
 TWO_MILLION = 2_000_000
 HERE_USERS = 3   # users who sign in and change their password here before the cut-off
+# Keycloak's user tables and the store (with one run's ledger) take about 11 KB a user after a cut-off.
+POOL_PER_USER = 12 * 1024
 
 
 class Service:
@@ -222,6 +224,13 @@ def reading(small: dict, big: dict) -> str:
     return "\n".join(lines)
 
 
+def buffer_pool(users: int) -> int:
+    """InnoDB's buffer pool as docs/scaling.md sizes production's: it holds Keycloak's user tables and the
+    store after a cut-off (POOL_PER_USER), within half of this machine's memory."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(BUFFER_POOL, min(POOL_PER_USER * users, memory // 2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=200_000)
@@ -233,7 +242,7 @@ def main() -> None:
     global PROFILE
     PROFILE = args.profile
     work = Path(tempfile.mkdtemp(prefix="rehearsal-"))
-    bench = Bench(work)
+    bench = Bench(work, buffer_pool=buffer_pool(args.users))
     bench.start_keycloak()
     runs = []
     try:
@@ -252,7 +261,8 @@ def main() -> None:
                      f"{(r['users'] if step.startswith('first') else r['lines']) / seconds:,.0f} |"
                      for r in runs for step, seconds in r["steps"].items())
     body = f"""Keycloak 26.7.3 (production mode) and the legacy store on MariaDB 10.11 with production's settings
-(bench_import.py's), all on this machine with the importer. Generated deliveries (gzip, bare HMAC
+(bench_import.py's, the InnoDB buffer pool sized to hold the tables of the larger size as docs/scaling.md sizes
+production's: {buffer_pool(args.users) / 2**30:.1f} GiB), all on this machine with the importer. Generated deliveries (gzip, bare HMAC
 hashes); the cut-off delivery as gen_cutoff.py writes it. The cut-off window is the cut-off
 delivery's import (with its deletions) plus `migration verify`; rates are lines of the delivery a
 second.

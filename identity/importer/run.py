@@ -2,7 +2,8 @@
 
 The run composes its stages (docs/import.md has the why):
 
-1. stage the hash export in the ledger (stage.py: validated, fingerprinted);
+1. stage the hash export in the ledger (stage.py: validated, fingerprinted), while a forked worker
+   stages a later delivery's profile lines;
 2. record the lines a set operation proves unchanged (unchanged.py: a later delivery's bulk);
 3. stream the remaining profiles in batches: the planner (plan.py), in file order, decides each line
    (imported, updated, unchanged, failed) from facts about the store, this run's ledger and the
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 from identity.importer import facts, reader
 from identity.importer.apply import Applier, Timings
 from identity.importer.deletions import Deletions
+from identity.importer.forks import forked
 from identity.importer.ledger import Ledger
 from identity.importer.plan import Plan, Planner
 from identity.importer.report import build_report
@@ -106,14 +108,19 @@ class Importer:
             report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
             report["run"]["already_complete"] = True
             return report
-        if options.hashes:
-            started = time.perf_counter()
-            self.hashes.stage(options.hashes)
-            self.timings.add("hashes", started)
-        if options.set_based and not options.dry_run and self.store.any():
-            started = time.perf_counter()
-            self.at_once = self.unchanged.record(options.profiles)
-            self.timings.add("unchanged", started)
+        set_based = options.set_based and not options.dry_run and self.store.any()
+        with forked(self.unchanged, self.store.engine, 1) as submit:
+            # The profiles are staged in a worker while this process stages the hashes: both are parsing.
+            staging = submit("stage", str(options.profiles)) if set_based else None
+            if options.hashes:
+                started = time.perf_counter()
+                self.hashes.stage(options.hashes)
+                self.timings.add("hashes", started)
+            if staging:
+                started = time.perf_counter()
+                staging.result()
+                self.at_once = self.unchanged.record(options.profiles)
+                self.timings.add("unchanged", started)
         self._import_profiles()
         if options.hashes:
             started = time.perf_counter()

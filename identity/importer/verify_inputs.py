@@ -4,24 +4,24 @@ hashes and deletions, and every Keycloak user of the realm (read through the pro
 
 The profile lines are the most work (each is validated and normalised as the import does), so a line
 verify has seen before is not worked out again (expected.py): a forked worker stages every line's key
-while this process reads the hashes and a thread reads Keycloak; the lines seen before are filled in
-by the database, and forked workers parse a share each of the rest. The tables are named per run and
+and another reads the hashes while this process reads Keycloak; the lines seen before are filled in
+by the database, and the forked workers parse a share each of the rest. The tables are named per run and
 dropped when it ends.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import secrets
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
 from identity.importer import reader
 from identity.importer.expected import ExpectedLines, scratch_table
+from identity.importer.forks import forked
 from identity.importer.ledger import chunks
 from identity.importer.profile import RecordError, parse_user, to_keycloak
 from identity.importer.reconcile import PARTS, DIGEST, compared
@@ -31,9 +31,10 @@ from identity.legacy import hashes
 
 BATCH = 5000
 PAGE = 5000
+# Where the walks over Keycloak's users split the ids (inclusive upper bounds): ids are UUIDs, so two
+# walks of about half each. Any ids are walked whole, however they spread.
+BOUNDS = ("8",)
 IDENTIFIERS = ("username", "email", "phone_number")
-_FORKED = None  # the Inputs a forked worker loads its share for
-_DISPOSED_IN = None  # the process that has dropped the pooled connections it inherited
 
 
 def _parts(*left_out: str) -> list[sa.Column]:
@@ -99,31 +100,30 @@ class Inputs:
             self.meta.drop_all(self.store)
 
     def _load(self, profiles, hashes_path, deleted_path) -> None:
-        global _FORKED
         started = time.perf_counter()
         if deleted_path:
             self._load_deleted(deleted_path)
         # SQLite takes one writer at a time: one share there.
         shares = 1 if self.store.dialect.name == "sqlite" else max(1, min(2, os.cpu_count() or 1))
-        _FORKED = self
-        # Workers fork before any thread of this process starts: a fork copies no other thread.
-        with ProcessPoolExecutor(shares, mp_context=multiprocessing.get_context("fork")) as workers:
-            staging = workers.submit(_stage_lines, str(profiles))
+        with forked(self, self.store, shares) as submit:
+            staging = submit("stage_lines", str(profiles))
+            hashing = submit("load_hashes", str(hashes_path)) if hashes_path else None
             with ThreadPoolExecutor(max_workers=1) as thread:
                 keycloak = thread.submit(self._timed, "keycloak", self.load_keycloak)
-                if hashes_path:
-                    self._timed("hashes", self._load_hashes, hashes_path)
                 self.lines = staging.result()
                 self.timings["staged"] = round(time.perf_counter() - started, 2)
                 self.counts["remembered"] = self._timed("remembered", self._fill)
                 self.counts["parsed"] = sum(job.result() for job in [
-                    workers.submit(_load_share, str(profiles), share, shares) for share in range(shares)])
+                    submit("load_share", str(profiles), share, shares) for share in range(shares)])
                 self.timings["export"] = round(time.perf_counter() - started, 2)
+                if hashing:
+                    self.timings["hashes"] = hashing.result()
+                # What needs the lines alone is done while Keycloak is still being read.
+                self._timed("indexes", self._index, self.export)
+                self._timed("invalid", self._mark_invalid)
+                self._timed("remember", self._remember)
                 keycloak.result()
-        _FORKED = None
-        self._timed("indexes", self._index)
-        self._timed("invalid", self._mark_invalid)
-        self._timed("remember", self._remember)
+        self._timed("keycloak_index", self._index, self.kc)
 
     def _fill(self) -> int:
         with self.store.begin() as conn:
@@ -141,9 +141,10 @@ class Inputs:
             self._insert(self.expected.lines, [row for row in map(self.expected.staged, lines) if row])
         return count
 
-    def _index(self) -> None:
+    def _index(self, table: sa.Table) -> None:
         for index in later_indexes(self.export, self.kc):
-            index.create(self.store)
+            if index.table is table:
+                index.create(self.store)
 
     def _timed(self, name: str, step, *args):
         started = time.perf_counter()
@@ -153,12 +154,20 @@ class Inputs:
             self.timings[name] = round(time.perf_counter() - started, 2)
 
     def load_keycloak(self) -> None:
-        """Every user of the realm, a page at a time; the next page is asked for while this one is stored."""
+        """Every user of the realm: walks over disjoint ranges of ids side by side (Keycloak's database
+        answers each page's statements on one core), a page at a time."""
+        bounds = [None, *BOUNDS, None]
+        with ThreadPoolExecutor(max_workers=len(bounds) - 1) as walks:
+            for walk in [walks.submit(self._walk, after, to) for after, to in zip(bounds, bounds[1:])]:
+                walk.result()
+
+    def _walk(self, after: str | None, to: str | None) -> None:
+        """The users after `after` up to `to`; the next page is asked for while this one is stored."""
         with ThreadPoolExecutor(max_workers=1) as fetcher:
-            page = fetcher.submit(self.keycloak.compact_page, None, PAGE)
+            page = fetcher.submit(self.keycloak.compact_page, after, PAGE, to)
             while page is not None:
                 users, after = page.result()
-                page = fetcher.submit(self.keycloak.compact_page, after, PAGE) if after else None
+                page = fetcher.submit(self.keycloak.compact_page, after, PAGE, to) if after else None
                 self._insert(self.kc, [self._keycloak_row(u) for u in users])
 
     @staticmethod
@@ -173,8 +182,9 @@ class Inputs:
             self.deleted_ids |= ids
             self._insert(self.deleted, [{"kii_user_id": i} for i in ids])
 
-    def _load_hashes(self, path) -> None:
-        """The first line of a userID counts (the import refuses the others)."""
+    def load_hashes(self, path) -> float:
+        """The first line of a userID counts (the import refuses the others); how long it took."""
+        started = time.perf_counter()
         seen: set[str] = set()
         for lines in reader.batched(reader.read_hashes(path), BATCH):
             rows = [self._hash_row(line) for line in lines if not line.reason and line.record
@@ -182,6 +192,7 @@ class Inputs:
             rows = list({row["kii_user_id"]: row for row in reversed(rows)}.values())
             seen.update(row["kii_user_id"] for row in rows)
             self._insert(self.hashes, rows)
+        return round(time.perf_counter() - started, 2)
 
     def load_share(self, profiles, share: int, shares: int) -> int:
         """The profile lines whose number is `share` modulo `shares` and that were not filled in from an
@@ -250,23 +261,3 @@ class Inputs:
         with self.store.begin() as conn:
             for chunk in chunks(sorted(invalid)):
                 conn.execute(e.update().where(e.c.line_no.in_(chunk)).values(invalid=True))
-
-
-
-def _forked() -> Inputs:
-    """The Inputs this forked worker works for, on connections of its own."""
-    global _DISPOSED_IN
-    if _DISPOSED_IN != os.getpid():
-        _FORKED.store.dispose(close=False)  # the parent's pooled connections stay the parent's
-        _DISPOSED_IN = os.getpid()
-    return _FORKED
-
-
-def _stage_lines(profiles: str) -> int:
-    """In a forked worker: every line's key."""
-    return _forked().stage_lines(profiles)
-
-
-def _load_share(profiles: str, share: int, shares: int) -> int:
-    """In a forked worker: its share of the lines left to parse."""
-    return _forked().load_share(profiles, share, shares)

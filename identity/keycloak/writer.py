@@ -100,13 +100,15 @@ class KeycloakWriter:
         return response.json()
 
     @translated
-    def compact_page(self, after: str | None, size: int) -> tuple[list[dict], str | None]:
+    def compact_page(self, after: str | None, size: int, to: str | None = None) -> tuple[list[dict], str | None]:
         """Up to `size` (1..10000) of the realm's users in id order after the id `after` (None: from the
-        first), each as {"id", "username", "email", "enabled", "emailVerified", "password", "attributes"}
-        (the provider's `users/compact`, read in straight SQL: verify's walk over every user); and the
-        `after` of the next page, None on the last. Service accounts are not listed."""
+        first) and up to `to` inclusive (None: to the last), each as {"id", "username", "email", "enabled",
+        "emailVerified", "password", "attributes"} (the provider's `users/compact`, read in straight SQL:
+        verify's walk over every user); and the `after` of the next page, None on the last. Service
+        accounts are not listed."""
+        bounds = {name: value for name, value in (("after", after), ("to", to)) if value}
         response = self.admin.connection.raw_get(f"realms/{self.realm}/legacy-migration/users/compact", max=size,
-                                                 **({"after": after} if after else {}))
+                                                 **bounds)
         _raise_for(response, "compact users")
         answer = response.json()
         return answer["users"], answer.get("next")

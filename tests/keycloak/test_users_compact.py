@@ -62,10 +62,10 @@ def written(writer, compact_realm):
     return users
 
 
-def walk(writer, size: int) -> list[list[dict]]:
-    pages, after = [], None
+def walk(writer, size: int, after: str | None = None, to: str | None = None) -> list[list[dict]]:
+    pages = []
     while True:
-        users, after = writer.compact_page(after, size)
+        users, after = writer.compact_page(after, size, to)
         pages.append(users)
         if after is None:
             return pages
@@ -81,6 +81,16 @@ def test_pages_walk_every_user_once_in_id_order(writer, written):
     assert len(users) == len(written) and after == users[-1]["id"]
     assert writer.compact_page(after, len(written)) == ([], None)
     assert writer.compact_page(None, 10000) == (users, None)
+
+
+def test_walks_split_at_an_id_read_every_user_once_between_them(writer, written):
+    ids = sorted(u["id"] for u in written)
+    # Split at an existing id (the walk up to it includes it) and between ids: nothing lost, nothing twice.
+    for bound in (ids[2], ids[2] + "0"):
+        below = [u["id"] for page in walk(writer, 2, to=bound) for u in page]
+        above = [u["id"] for page in walk(writer, 2, after=bound) for u in page]
+        assert below == ids[:3] and above == ids[3:]
+    assert [u["id"] for page in walk(writer, 1, after=ids[0], to=ids[3]) for u in page] == ids[1:4]
 
 
 def test_each_user_is_what_was_written(writer, written, master_admin, compact_realm):
@@ -110,7 +120,8 @@ def test_service_accounts_are_not_listed(writer, written, master_admin, compact_
     assert service["id"] not in listed and listed == {u["id"] for u in written}
 
 
-@pytest.mark.parametrize("query", [{"max": 0}, {"max": 10001}, {}, {"max": 5, "after": "x" * 256}])
+@pytest.mark.parametrize("query", [{"max": 0}, {"max": 10001}, {}, {"max": 5, "after": "x" * 256},
+                                   {"max": 5, "to": "x" * 256}])
 def test_a_malformed_page_is_refused(writer, query):
     response = writer.admin.connection.raw_get(f"realms/{writer.realm}/legacy-migration/users/compact", **query)
     assert (response.status_code, response.json()) == (400, {"error": "invalid_request"})

@@ -21,7 +21,8 @@ import org.keycloak.models.credential.PasswordCredentialModel;
  * the service's bulk read of every user, where the Admin API's full representations are far too slow.
  * Straight SQL, no UserModel: the page's users, then their attributes and which of them have a
  * password, one statement each over the page's key range. Keyset paging ({@code after} the last id of the page before) on
- * the primary key keeps every page as cheap as the first at any depth. Service accounts are left out.
+ * the primary key keeps every page as cheap as the first at any depth. A walk may stop at an id ({@code to},
+ * inclusive), so that walks over disjoint ranges of ids read the realm side by side. Service accounts are left out.
  */
 final class CompactUsers {
 
@@ -40,31 +41,34 @@ final class CompactUsers {
     private final EntityManager entities;
     private final String realmId;
     private final String after;
+    private final String to;
     private final int max;
     private final String page;
     private final String attributes;
     private final String passwords;
 
-    CompactUsers(EntityManager entities, boolean mysql, RealmModel realm, String after, int max) {
+    CompactUsers(EntityManager entities, boolean mysql, RealmModel realm, String after, String to, int max) {
         this.entities = entities;
         this.realmId = realm.getId();
         this.after = after == null ? "" : after;
+        this.to = to;
         this.max = max;
         // Left to itself, MariaDB may take the realm's service-account index by ref and step over every
         // user before `after`: each page would cost more than the one before.
         this.page = "SELECT u.ID, u.USERNAME, u.EMAIL, u.ENABLED, u.EMAIL_VERIFIED FROM USER_ENTITY u"
                 + (mysql ? " FORCE INDEX (PRIMARY)" : "")
-                + " WHERE u.REALM_ID = ?1 AND u.SERVICE_ACCOUNT_CLIENT_LINK IS NULL AND u.ID > ?2 ORDER BY u.ID LIMIT "
-                + max;
+                + " WHERE u.REALM_ID = ?1 AND u.SERVICE_ACCOUNT_CLIENT_LINK IS NULL AND u.ID > ?2"
+                + (to == null ? "" : " AND u.ID <= ?3") + " ORDER BY u.ID LIMIT " + max;
         String primary = mysql ? " FORCE INDEX (PRIMARY)" : "";
         this.attributes = String.format(ATTRIBUTES, primary);
         this.passwords = String.format(PASSWORDS, primary);
     }
 
     private Query page(boolean explain) {
-        return entities.createNativeQuery((explain ? "EXPLAIN FORMAT=JSON " : "") + page)
+        Query query = entities.createNativeQuery((explain ? "EXPLAIN FORMAT=JSON " : "") + page)
                 .setParameter(1, realmId)
                 .setParameter(2, after);
+        return to == null ? query : query.setParameter(3, to);
     }
 
     /** The page: {@code users}, and {@code next} (the last id) when the page is full. */

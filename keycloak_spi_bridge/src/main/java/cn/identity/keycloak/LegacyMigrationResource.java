@@ -276,15 +276,17 @@ public class LegacyMigrationResource {
     }
 
     /**
-     * {@code GET .../users/compact?after=&max=}: the bulk read of {@code identity migration verify}, a page
-     * of the realm's users in id order with only the fields it compares, in straight SQL
-     * ({@link CompactUsers}); {@code next} is the {@code after} of the page that follows, absent on the last.
+     * {@code GET .../users/compact?after=&to=&max=}: the bulk read of {@code identity migration verify}, a page
+     * of the realm's users in id order (after {@code after}, up to {@code to} inclusive when given) with only
+     * the fields it compares, in straight SQL ({@link CompactUsers}); {@code next} is the {@code after} of the
+     * page that follows, absent on the last.
      */
     @GET
     @Path("users/compact")
     @Produces(MediaType.APPLICATION_JSON)
-    public Response compactUsers(@QueryParam("after") String after, @QueryParam("max") Integer max) {
-        return Response.ok(compact(after, max).json()).type(MediaType.APPLICATION_JSON).build();
+    public Response compactUsers(@QueryParam("after") String after, @QueryParam("to") String to,
+                                 @QueryParam("max") Integer max) {
+        return Response.ok(compact(after, to, max).json()).type(MediaType.APPLICATION_JSON).build();
     }
 
     /**
@@ -294,22 +296,24 @@ public class LegacyMigrationResource {
     @GET
     @Path("users/compact/plan")
     @Produces(MediaType.APPLICATION_JSON)
-    public Response compactUsersPlan(@QueryParam("after") String after, @QueryParam("max") Integer max) {
-        CompactUsers page = compact(after, max);
+    public Response compactUsersPlan(@QueryParam("after") String after, @QueryParam("to") String to,
+                                     @QueryParam("max") Integer max) {
+        CompactUsers page = compact(after, to, max);
         return !UserPages.mysql(session) ? error(501, "plan_unavailable")
                 : Response.ok(page.plans()).type(MediaType.APPLICATION_JSON).build();
     }
 
-    private CompactUsers compact(String after, Integer max) {
+    private CompactUsers compact(String after, String to, Integer max) {
         RealmModel realm = session.getContext().getRealm();
         Response refused = authorise(realm);
         if (refused != null) {
             throw new WebApplicationException(refused);
         }
-        if (max == null || max < 1 || max > CompactUsers.MAX_PAGE || after != null && after.length() > 255) {
+        if (max == null || max < 1 || max > CompactUsers.MAX_PAGE || after != null && after.length() > 255
+                || to != null && to.length() > 255) {
             throw new WebApplicationException(error(400, "invalid_request"));
         }
-        return new CompactUsers(PasswordWrites.entities(session), UserPages.mysql(session), realm, after, max);
+        return new CompactUsers(PasswordWrites.entities(session), UserPages.mysql(session), realm, after, to, max);
     }
 
     /**
