@@ -17,6 +17,7 @@ import hashlib
 
 import sqlalchemy as sa
 
+from identity.importer import reader
 from identity.importer.ledger import chunks
 from identity.importer.models import VerifiedLine
 from identity.importer.plan import line_digest
@@ -47,10 +48,8 @@ class ExpectedLines:
 
     def staged(self, line) -> dict | None:
         """A line's staged row; None for a line only parsing can judge."""
-        if line.reason:
-            return None
-        user_id = line.record.get("userID")
-        if not isinstance(user_id, str) or not 0 < len(user_id) <= USER_ID_MAX:
+        user_id = reader.stageable_user_id(line, USER_ID_MAX)
+        if user_id is None:
             return None
         return {"line_no": line.line_no, "kii_user_id": user_id,
                 "line_key": line_key(self.realm, self.bmp_only, line.data)}

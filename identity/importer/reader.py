@@ -139,6 +139,15 @@ def _profile(line_no: int, data: bytes | None, reason: str | None) -> Line:
     return Line(line_no, record=record, data=data)
 
 
+def stageable_user_id(line: Line, limit: int) -> str | None:
+    """The userID a readable profile line names, when it can key a staged row (a string of 1 to `limit`
+    characters, the staging column's); None for a line only parsing can judge."""
+    if line.reason:
+        return None
+    user_id = line.record.get("userID")
+    return user_id if isinstance(user_id, str) and 0 < len(user_id) <= limit else None
+
+
 def read_hashes(path: Path) -> Iterator[Line]:
     """CSV with a header `userID,hash[,salt]`; records are (userID, hash, salt or None)."""
     header = None

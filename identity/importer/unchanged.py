@@ -33,7 +33,7 @@ from identity.progress import Progress
 PROFILES = ImportProfile.__table__
 BATCH = 5000
 SLICE = 50_000   # lines per INSERT ... SELECT: one transaction each
-USER_ID_MAX = 64  # import_profiles.kii_user_id
+USER_ID_MAX = PROFILES.c.kii_user_id.type.length
 
 
 class UnchangedLines:
@@ -76,10 +76,8 @@ class UnchangedLines:
     def _row(self, line: reader.Line) -> dict | None:
         """A readable line's staged row (no parsing: its bytes and its userID); None for a line the
         planner alone can judge."""
-        if line.reason:
-            return None
-        user_id = line.record.get("userID")
-        if not isinstance(user_id, str) or not 0 < len(user_id) <= USER_ID_MAX:
+        user_id = reader.stageable_user_id(line, USER_ID_MAX)
+        if user_id is None:
             return None
         return {"run_id": self.run_id, "line_no": line.line_no, "kii_user_id": user_id,
                 "digest": line_digest(self.realm, self.bmp_only, line.data), "has_password": _has_password(line.record),
