@@ -111,14 +111,17 @@ class Importer:
         set_based = options.set_based and not options.dry_run and self.store.any()
         with forked(self.unchanged, self.store.engine, 1) as submit:
             # The profiles are staged in a worker while this process stages the hashes: both are parsing.
-            staging = submit("stage", str(options.profiles)) if set_based else None
+            # (SQLite takes one writer at a time: there they are staged one after the other.)
+            beside = set_based and self.store.engine.dialect.name != "sqlite"
+            staging = submit("stage", str(options.profiles)) if beside else None
             if options.hashes:
                 started = time.perf_counter()
                 self.hashes.stage(options.hashes)
                 self.timings.add("hashes", started)
-            if staging:
+            if set_based:
                 started = time.perf_counter()
-                staging.result()
+                if staging:
+                    staging.result()
                 self.at_once = self.unchanged.record(options.profiles)
                 self.timings.add("unchanged", started)
         self._import_profiles()
