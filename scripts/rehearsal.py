@@ -48,9 +48,15 @@ from gen_kii_export import generate  # noqa: E402
 
 TARGET = "AWSCognitoIdentityProviderService."
 TWO_MILLION = 2_000_000
+# Pages InnoDB had to read from disk, all the pages it was asked for (whether the pool held the tables), and
+# the redo it wrote (against the redo log's size: past it, InnoDB must flush pages before it writes more).
+DISK = ("Innodb_buffer_pool_reads", "Innodb_buffer_pool_read_requests", "Innodb_os_log_written",
+        "Innodb_buffer_pool_wait_free")
 HERE_USERS = 3   # users who sign in and change their password here before the cut-off
-# Keycloak's user tables and the store (with one run's ledger) take about 11 KB a user after a cut-off.
-POOL_PER_USER = 12 * 1024
+# Keycloak's user tables and the store (with one run's ledger) after a cut-off, with room beside them for
+# verify's scratch tables and the pages of tables dropped before (InnoDB frees those only as it needs
+# room): a pool left without free pages makes every write wait for one (docs/scaling.md).
+POOL_PER_USER = 16 * 1024
 
 
 class Service:
@@ -82,17 +88,38 @@ class Service:
 PROFILE: Path | None = None  # --profile: py-spy samples of the window's commands, for whoever tunes them
 
 
+def innodb(names: tuple[str, ...] = DISK) -> dict[str, int]:
+    """MariaDB's own counters, by name."""
+    rows = subprocess.run(["mysql", "-N", "-e", "SHOW GLOBAL STATUS WHERE Variable_name IN (%s)"
+                           % ",".join(f"'{n}'" for n in names)], capture_output=True, text=True, check=True).stdout
+    return {name: int(value) for name, value in (row.split("\t") for row in rows.splitlines())}
+
+
+def megabytes(schemas: tuple[str, ...] = ("keycloak_bench", "identity_bench")) -> dict[str, int]:
+    """The databases' size on disk (data and indexes)."""
+    rows = subprocess.run(["mysql", "-N", "-e", "SELECT table_schema, ROUND(SUM(data_length + index_length) / 1048576) "
+                           "FROM information_schema.tables WHERE table_schema IN (%s) GROUP BY table_schema"
+                           % ",".join(f"'{s}'" for s in schemas)], capture_output=True, text=True, check=True).stdout
+    return {schema: int(size) for schema, size in (row.split("\t") for row in rows.splitlines())}
+
+
 def timed(argv: list[str], env: dict, ok=(0,)) -> tuple[float, int, str]:
+    step = argv[1] + (" cut-off" if "--deleted" in argv else "")
     if PROFILE and "--deleted" in argv:  # the window's two commands
         out = PROFILE / f"{argv[1]}-{time.monotonic_ns()}.txt"
         argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--format", "raw",
                 "-o", str(out), "--", *argv]
+    before = innodb()
     started = time.perf_counter()
     process = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    READS[step] = {n: v - before[n] for n, v in innodb().items()}
     if process.returncode not in ok:
         raise SystemExit(f"{argv[1:3]} failed ({process.returncode}): {process.stdout[-1500:]} {process.stderr[-1500:]}")
     return elapsed, process.returncode, process.stdout
+
+
+READS: dict[str, dict] = {}  # the last timed command's disk reads, by command
 
 
 def early_users(first: Path, service: Service) -> dict[str, dict]:
@@ -173,12 +200,15 @@ def rehearse(bench: Bench, work: Path, users: int) -> dict:
     steps["migration verify"], _, output = timed(
         [IDENTITY, "migration", "verify", *files(second), *deleted, "--report", str(work / f"verify-{users}.json")],
         env)
+    reads, sizes = dict(READS), megabytes()
+    free = innodb(("Innodb_buffer_pool_pages_free", "Innodb_buffer_pool_pages_total"))
     verify = json.loads((work / f"verify-{users}.json").read_text(encoding="utf-8"))
     checks = check_passwords(service, here, manifest["passwords"])
     second_report = json.loads((work / f"second-{users}.json").read_text(encoding="utf-8"))
     return {"users": users, "steps": steps, "generated_s": generated, "verify": verify, "checks": checks,
             "second": {k: second_report[k] for k in ("profiles", "hashes", "deleted")},
-            "second_timings": second_report["run"].get("timings_s", {}),
+            "second_timings": second_report["run"].get("timings_s", {}), "reads": reads, "megabytes": sizes,
+            "pool_pages": free,
             "lines": manifest["profile_lines"], "changes": {
                 "changed": sum(len(v) for v in manifest["changed"].values()), "new": len(manifest["new"]),
                 "deleted": len(manifest["deleted"]), "rehashed": len(manifest["rehashed"])}}
@@ -194,6 +224,23 @@ def projection(small: dict, big: dict) -> tuple[float, float]:
     slope = (w2 - w1) / (n2 - n1)
     exponent = math.log(w2 / w1) / math.log(n2 / n1)
     return w1 + slope * (TWO_MILLION - n1), exponent
+
+
+def window_reads(run: dict) -> dict[str, int]:
+    """MariaDB's counters (DISK) over the window's two commands."""
+    steps = [run["reads"].get(name, {}) for name in ("import-profiles cut-off", "migration cut-off")]
+    return {name: sum(step.get(name, 0) for step in steps) for name in DISK}
+
+
+def pool_line(run: dict) -> str:
+    counted, pages = window_reads(run), run["pool_pages"]
+    disk, asked = counted["Innodb_buffer_pool_reads"], counted["Innodb_buffer_pool_read_requests"]
+    return (f"- During the window at {run['users']:,} users InnoDB read {disk:,} pages from disk "
+            f"({disk / max(1, asked):.3%} of the {asked:,} it was asked for) and waited for a free page "
+            f"{counted['Innodb_buffer_pool_wait_free']:,} times; after it the databases took "
+            f"{sum(run['megabytes'].values()):,} MB and "
+            f"{pages['Innodb_buffer_pool_pages_free'] / pages['Innodb_buffer_pool_pages_total']:.0%} "
+            "of the pool was free.")
 
 
 def reading(small: dict, big: dict) -> str:
@@ -219,6 +266,7 @@ def reading(small: dict, big: dict) -> str:
         f"- The users who changed their password here signed in with it and not with Kii's newer one; the user "
         f"with a new Kii hash signed in with the new password ({sum(b['checks'].values())} of "
         f"{len(b['checks'])} checks held).",
+        *[pool_line(r) for r in (small, big)],
         f"- projected two-million cut-off window: {projected / 60:.1f} min",
     ]
     return "\n".join(lines)
@@ -226,9 +274,9 @@ def reading(small: dict, big: dict) -> str:
 
 def buffer_pool(users: int) -> int:
     """InnoDB's buffer pool as docs/scaling.md sizes production's: it holds Keycloak's user tables and the
-    store after a cut-off (POOL_PER_USER), within half of this machine's memory."""
+    store after a cut-off with room to spare (POOL_PER_USER), within two thirds of this machine's memory."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return max(BUFFER_POOL, min(POOL_PER_USER * users, memory // 2))
+    return max(BUFFER_POOL, min(POOL_PER_USER * users, memory * 2 // 3))
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from identity.keycloak.writer import KeycloakWriter
 from identity.legacy.store import joinable
 
 EXAMPLES = 5
+BATCH = 5000   # rows fetched at a time from a pass's answer
 
 
 class Verifier:
@@ -68,26 +69,25 @@ class Verifier:
         return joined, line_predicates(e, k, s, h)
 
     def _line_reasons(self) -> dict:
+        """One pass over the lines joined to Keycloak, the store and the hashes: only the lines some reason
+        holds for come back (few, when the migration is sound), with the reasons that hold, in line order."""
         joined, predicates = self._joined()
         e = self.export
-        missing = sa.or_(*[p for name, p in predicates.items() if BY_NAME[name].kind == "missing"])
-        different = sa.or_(*[p for name, p in predicates.items() if BY_NAME[name].kind == "different"])
-        flag = lambda condition: sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)  # noqa: E731
-        columns = [flag(p).label(name) for name, p in predicates.items()]
-        columns += [sa.func.count().label("valid"), flag(missing).label("missing"),
-                    flag(sa.and_(sa.not_(missing), different)).label("different")]
+        query = sa.select(e.c.kii_user_id, *_held(predicates)).select_from(joined) \
+            .where(~e.c.invalid, sa.or_(*predicates.values())).order_by(e.c.line_no)
+        tally = Tally(predicates)
+        missing, different = 0, 0
         with self.store.connect() as conn:
-            # SUM answers a DECIMAL on MariaDB
-            row = {k: int(v) for k, v in conn.execute(sa.select(*columns).select_from(joined)
-                                                      .where(~e.c.invalid)).mappings().one().items()}
-            self.counts.update(valid=row["valid"], missing=row["missing"], different=row["different"],
-                               matched=row["valid"] - row["missing"] - row["different"])
-            return {name: self._entry(name, row[name], conn, sa.select(e.c.kii_user_id).select_from(joined)
-                                      .where(~e.c.invalid, predicates[name]).order_by(e.c.line_no))
-                    for name in predicates if row[name]}
+            valid = conn.execute(sa.select(sa.func.count()).select_from(e).where(~e.c.invalid)).scalar()
+            for row in conn.execution_options(stream_results=True, yield_per=BATCH).execute(query).mappings():
+                kinds = {BY_NAME[name].kind for name in tally.add(row["kii_user_id"], row)}
+                missing += "missing" in kinds
+                different += "missing" not in kinds and "different" in kinds
+        self.counts.update(valid=valid, missing=missing, different=different, matched=valid - missing - different)
+        return tally.entries()
 
     def _extras(self) -> dict:
-        """Keycloak users and store rows that no line of the export names."""
+        """Keycloak users and store rows that no line of the export names: one pass over each."""
         e, k, d, s = self.export, self.kc, self.deleted, joinable("s")
         named = sa.exists().where(e.c.kii_user_id == k.c.kii_user_id)
         gone = sa.or_(sa.exists().where(d.c.kii_user_id == k.c.kii_user_id),
@@ -95,29 +95,55 @@ class Verifier:
         store_gone = sa.or_(sa.exists().where(d.c.kii_user_id == s.c.kii_user_id),
                             sa.exists().where(audit.TABLE.c.kii_user_id == s.c.kii_user_id,
                                               audit.TABLE.c.event == "deleted"))
-        questions = {
-            "signed_up_here": sa.select(k.c.id).where(k.c.kii_user_id.is_(None)).order_by(k.c.id),
-            "deleted_on_kii": sa.select(k.c.kii_user_id).where(k.c.kii_user_id.is_not(None), ~named, gone,
-                                                               ~k.c.enabled).order_by(k.c.id),
-            "deleted_still_enabled": sa.select(k.c.kii_user_id).where(k.c.kii_user_id.is_not(None), ~named, gone,
-                                                                      k.c.enabled).order_by(k.c.id),
-            "not_in_this_delivery": sa.select(k.c.kii_user_id).where(k.c.kii_user_id.is_not(None), ~named,
-                                                                     ~gone).order_by(k.c.id),
-            "extra_in_store": sa.select(s.c.kii_user_id).where(
-                ~sa.exists().where(e.c.kii_user_id == s.c.kii_user_id),
-                ~sa.exists().where(k.c.kii_user_id == s.c.kii_user_id), ~store_gone).order_by(s.c.kii_user_id),
-        }
+        kii = k.c.kii_user_id.is_not(None)
+        passes = [
+            # (the example each row gives, the table's order, the reasons)
+            (sa.func.coalesce(k.c.kii_user_id, k.c.id), k.c.id, {
+                "signed_up_here": k.c.kii_user_id.is_(None),
+                "deleted_on_kii": sa.and_(kii, ~named, gone, ~k.c.enabled),
+                "deleted_still_enabled": sa.and_(kii, ~named, gone, k.c.enabled),
+                "not_in_this_delivery": sa.and_(kii, ~named, ~gone)}),
+            (s.c.kii_user_id, s.c.kii_user_id, {
+                "extra_in_store": sa.and_(~sa.exists().where(e.c.kii_user_id == s.c.kii_user_id),
+                                          ~sa.exists().where(k.c.kii_user_id == s.c.kii_user_id), ~store_gone)}),
+        ]
         found = {}
         with self.store.connect() as conn:
-            for name, query in questions.items():
-                count = conn.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar()
-                if count:
-                    found[name] = self._entry(name, count, conn, query)
+            for example, order, reasons in passes:
+                tally = Tally(reasons)
+                query = sa.select(example.label("example"), *_held(reasons)) \
+                    .where(sa.or_(*reasons.values())).order_by(order)
+                for row in conn.execution_options(stream_results=True, yield_per=BATCH).execute(query).mappings():
+                    tally.add(row["example"], row)
+                found.update(tally.entries())
         return found
 
-    @staticmethod
-    def _entry(name: str, count: int, conn, query) -> dict:
-        reason = BY_NAME[name]
-        return {"count": int(count), "action": reason.action, "what": reason.what, "do": reason.do,
-                "examples": list(conn.execute(query.limit(EXAMPLES)).scalars())}
 
+def _held(reasons: dict) -> list:
+    """A column per reason, named after it: whether it holds for the row."""
+    return [sa.case((condition, True), else_=False).label(name) for name, condition in reasons.items()]
+
+
+class Tally:
+    """Counts of each reason, and its first examples, over the rows a pass brings back."""
+
+    def __init__(self, names):
+        self.counts: Counter = Counter()
+        self.examples: dict[str, list[str]] = {name: [] for name in names}
+
+    def add(self, example: str, row) -> list[str]:
+        """Count the reasons that hold for this row (its columns, by reason name); which."""
+        held = [name for name in self.examples if row[name]]
+        for name in held:
+            self.counts[name] += 1
+            if len(self.examples[name]) < EXAMPLES:
+                self.examples[name].append(example)
+        return held
+
+    def entries(self) -> dict:
+        found = {}
+        for name, count in self.counts.items():
+            reason = BY_NAME[name]
+            found[name] = {"count": count, "action": reason.action, "what": reason.what, "do": reason.do,
+                           "examples": self.examples[name]}
+        return found
