@@ -55,7 +55,7 @@ DISK = ("Innodb_buffer_pool_reads", "Innodb_buffer_pool_read_requests", "Innodb_
 HERE_USERS = 3   # users who sign in and change their password here before the cut-off
 # Keycloak's user tables and the store (with one run's ledger) after a cut-off, with room beside them for
 # verify's scratch tables and the pages of tables dropped before (InnoDB frees those only as it needs
-# room): a pool left without free pages makes every write wait for one (docs/scaling.md).
+# room); a pool left full by earlier runs made the window slower (docs/scaling.md).
 POOL_PER_USER = 16 * 1024
 
 
