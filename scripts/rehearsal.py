@@ -119,7 +119,7 @@ def timed(argv: list[str], env: dict, ok=(0,)) -> tuple[float, int, str]:
     return elapsed, process.returncode, process.stdout
 
 
-READS: dict[str, dict] = {}  # the last timed command's disk reads, by command
+READS: dict[str, dict] = {}  # each command's counters (DISK) over its latest run, by command
 
 
 def early_users(first: Path, service: Service) -> dict[str, dict]:
