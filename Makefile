@@ -95,7 +95,7 @@ bench-import: install
 USERS ?= 200000
 rehearsal: install tools
 	scripts/mariadb.sh start
-	$(VENV)/bin/python scripts/rehearsal.py --users $(USERS)
+	$(VENV)/bin/python scripts/rehearsal.py --users $(USERS) --fresh-server
 
 ## bench-signin: sign-in, refresh and first sign-in through the service versus Keycloak's token
 ## endpoint, at 8 and 2 client threads, sharing the cores and with Keycloak on its own (docs/benchmarks.md)

@@ -3,8 +3,9 @@
 
     .venv/bin/python scripts/rehearsal.py [--users 200000] [--small-users N/4] [--no-docs] [--json OUT]
 
-At each size, on a Keycloak of the pinned version in production mode on MariaDB and a MariaDB store
-made fresh for it (bench_import.Bench: its own instance and databases, production's database settings):
+At each size, on a Keycloak of the pinned version in production mode on MariaDB and a MariaDB store,
+both made fresh for it (bench_import.Bench: its own instance and databases, production's database settings;
+with --fresh-server, as `make rehearsal` runs it, on a freshly started MariaDB):
 
 1. generate a first delivery of N users, import it and verify it (as the runbook does days before the
    cut-off: besides proving the first delivery, verify remembers what it worked out of each line, so
@@ -286,19 +287,27 @@ def main() -> None:
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--profile", type=Path, help="py-spy samples of the window's commands here (needs py-spy)")
+    parser.add_argument("--fresh-server", action="store_true",
+                        help="restart this machine's MariaDB before each size (make rehearsal; not under tests, "
+                             "which share the server)")
     args = parser.parse_args()
     global PROFILE
     PROFILE = args.profile
     work = Path(tempfile.mkdtemp(prefix="rehearsal-"))
-    bench = Bench(work, buffer_pool=buffer_pool(args.users))
-    bench.start_keycloak()
     runs = []
-    try:
-        for users in (args.small_users or args.users // 4, args.users):
+    for users in (args.small_users or args.users // 4, args.users):
+        if args.fresh_server:
+            # Production's server holds no rehearsal of another size: neither its dropped tables' pages in the
+            # pool nor their files' flushing and purge.
+            subprocess.run([str(ROOT / "scripts" / "mariadb.sh"), "restart"], check=True)
+        # Keycloak's database made anew for each size: the larger size's Keycloak holds its own users only.
+        bench = Bench(work, buffer_pool=buffer_pool(args.users))
+        bench.start_keycloak()
+        try:
             runs.append(rehearse(bench, work, users))
-            print(json.dumps({"users": users, "steps": runs[-1]["steps"]}), flush=True)
-    finally:
-        bench.stop_keycloak()
+        finally:
+            bench.stop_keycloak()
+        print(json.dumps({"users": users, "steps": runs[-1]["steps"]}), flush=True)
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, ensure_ascii=False), encoding="utf-8")
     small, big = runs
@@ -310,7 +319,8 @@ def main() -> None:
                      for r in runs for step, seconds in r["steps"].items())
     body = f"""Keycloak 26.7.3 (production mode) and the legacy store on MariaDB 10.11 with production's settings
 (bench_import.py's, the InnoDB buffer pool sized to hold the tables of the larger size as docs/scaling.md sizes
-production's: {buffer_pool(args.users) / 2**30:.1f} GiB), all on this machine with the importer. Generated deliveries (gzip, bare HMAC
+production's: {buffer_pool(args.users) / 2**30:.1f} GiB), all on this machine with the importer; each size on a Keycloak
+database of its own{" and a freshly started MariaDB" if args.fresh_server else ""}. Generated deliveries (gzip, bare HMAC
 hashes); the cut-off delivery as gen_cutoff.py writes it. The cut-off window is the cut-off
 delivery's import (with its deletions) plus `migration verify`; rates are lines of the delivery a
 second.
