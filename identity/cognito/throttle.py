@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from identity.cognito.models import ClientFailure
 from identity.legacy.models import utcnow
@@ -30,19 +30,39 @@ class ClientThrottle:
             return
         key, now = client[:64], utcnow()
         for _ in range(3):  # an insert racing another process's insert: retry as an update
-            with self.engine.begin() as conn:
-                counted = conn.execute(TABLE.update().where(
-                    TABLE.c.client_key == key, TABLE.c.window_started_at > now - self.window)
-                    .values(failures=TABLE.c.failures + 1)).rowcount
-                if counted:
+            try:
+                if self._count(key, now):
                     return
-                restarted = conn.execute(TABLE.update().where(TABLE.c.client_key == key)
-                                         .values(failures=1, window_started_at=now)).rowcount
-                if restarted:
-                    return
-                try:
-                    with conn.begin_nested():
-                        conn.execute(TABLE.insert().values(client_key=key, failures=1, window_started_at=now))
-                    return
-                except IntegrityError:
-                    continue
+            except OperationalError as exc:
+                if not _lost_race(exc):
+                    raise
+
+    def _count(self, key: str, now) -> bool:
+        """One failure counted (True), or a first insert refused by another process's (False)."""
+        with self.engine.begin() as conn:
+            counted = conn.execute(TABLE.update().where(
+                TABLE.c.client_key == key, TABLE.c.window_started_at > now - self.window)
+                .values(failures=TABLE.c.failures + 1)).rowcount
+            if counted:
+                return True
+            restarted = conn.execute(TABLE.update().where(TABLE.c.client_key == key)
+                                     .values(failures=1, window_started_at=now)).rowcount
+            if restarted:
+                return True
+            try:
+                with conn.begin_nested():
+                    conn.execute(TABLE.insert().values(client_key=key, failures=1, window_started_at=now))
+                return True
+            except IntegrityError:
+                return False
+
+
+# MariaDB's deadlock and lock-wait timeout: two processes' first failures from one address lock the same
+# gap and one transaction is rolled back whole, its savepoint with it (hence the lost savepoint too).
+RACES = {1205, 1213, 1305}
+
+
+def _lost_race(exc: OperationalError) -> bool:
+    """Whether this error is the database ending one of two racing transactions: counting again will do."""
+    code = getattr(exc.orig, "args", [None])[0]
+    return code in RACES
