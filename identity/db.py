@@ -1,12 +1,16 @@
 """The SQLAlchemy extension and the Alembic wiring (schema lives in migrations/ only)."""
 
 from pathlib import Path
+from typing import Callable, TypeVar
 
+import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
+T = TypeVar("T")
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
 # Named constraints: Alembic can then drop/alter them the same way on SQLite and MariaDB.
@@ -31,3 +35,30 @@ def init_app(app) -> None:
     db.init_app(app)
     # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
+
+
+# MariaDB ends one of two transactions that wait on each other's locks (a deadlock) or one that waited
+# too long; a savepoint inside the ended transaction goes with it. Two processes writing a row that
+# does not exist yet (update, then insert) lock the same gap and meet exactly so.
+LOST_RACE = {1205, 1213, 1305}  # lock wait timeout, deadlock, savepoint gone
+RACE_ATTEMPTS = 3
+
+
+def lost_race(exc: OperationalError) -> bool:
+    """Whether the database ended this transaction as one of two racing: running it again will do."""
+    args = getattr(exc.orig, "args", None) or [None]
+    return args[0] in LOST_RACE
+
+
+def transaction(engine: sa.Engine, work: Callable[[sa.Connection], T]) -> T:
+    """`work(conn)` in a transaction of its own, run again when it lost a race to another one
+    (`work` must read what it needs inside, as a second run starts from the other one's result)."""
+    for _ in range(RACE_ATTEMPTS - 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except OperationalError as exc:
+            if not lost_race(exc):
+                raise
+    with engine.begin() as conn:  # the last attempt: what goes wrong now is the caller's to see
+        return work(conn)

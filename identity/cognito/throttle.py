@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from identity.cognito.models import ClientFailure
+from identity.db import transaction
 from identity.legacy.models import utcnow
 
 TABLE = ClientFailure.__table__
@@ -29,40 +30,24 @@ class ClientThrottle:
         if not client or self.limit <= 0:
             return
         key, now = client[:64], utcnow()
-        for _ in range(3):  # an insert racing another process's insert: retry as an update
-            try:
-                if self._count(key, now):
-                    return
-            except OperationalError as exc:
-                if not _lost_race(exc):
-                    raise
+        for _ in range(3):  # an insert refused by another process's: counted by the update next time
+            if transaction(self.engine, lambda conn: self._count(conn, key, now)):
+                return
 
-    def _count(self, key: str, now) -> bool:
+    def _count(self, conn: sa.Connection, key: str, now) -> bool:
         """One failure counted (True), or a first insert refused by another process's (False)."""
-        with self.engine.begin() as conn:
-            counted = conn.execute(TABLE.update().where(
-                TABLE.c.client_key == key, TABLE.c.window_started_at > now - self.window)
-                .values(failures=TABLE.c.failures + 1)).rowcount
-            if counted:
-                return True
-            restarted = conn.execute(TABLE.update().where(TABLE.c.client_key == key)
-                                     .values(failures=1, window_started_at=now)).rowcount
-            if restarted:
-                return True
-            try:
-                with conn.begin_nested():
-                    conn.execute(TABLE.insert().values(client_key=key, failures=1, window_started_at=now))
-                return True
-            except IntegrityError:
-                return False
-
-
-# MariaDB's deadlock and lock-wait timeout: two processes' first failures from one address lock the same
-# gap and one transaction is rolled back whole, its savepoint with it (hence the lost savepoint too).
-RACES = {1205, 1213, 1305}
-
-
-def _lost_race(exc: OperationalError) -> bool:
-    """Whether this error is the database ending one of two racing transactions: counting again will do."""
-    code = getattr(exc.orig, "args", [None])[0]
-    return code in RACES
+        counted = conn.execute(TABLE.update().where(
+            TABLE.c.client_key == key, TABLE.c.window_started_at > now - self.window)
+            .values(failures=TABLE.c.failures + 1)).rowcount
+        if counted:
+            return True
+        restarted = conn.execute(TABLE.update().where(TABLE.c.client_key == key)
+                                 .values(failures=1, window_started_at=now)).rowcount
+        if restarted:
+            return True
+        try:
+            with conn.begin_nested():
+                conn.execute(TABLE.insert().values(client_key=key, failures=1, window_started_at=now))
+            return True
+        except IntegrityError:
+            return False

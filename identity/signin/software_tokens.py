@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.exc import IntegrityError
 
+from identity.db import transaction
 from identity.legacy.models import utcnow
 from identity.signin.models import PendingSoftwareToken
 
@@ -55,7 +56,8 @@ class PendingSecrets:
         sealed = base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, secret.encode("ascii"),
                                                                      keycloak_user_id.encode())).decode()
         values = {"sealed_secret": sealed, "expires_at": utcnow() + self.ttl}
-        with self.engine.begin() as conn:
+
+        def hold(conn: sa.Connection) -> None:
             conn.execute(PENDING.delete().where(PENDING.c.expires_at < utcnow()))  # never confirmed
             if not conn.execute(PENDING.update().where(PENDING.c.keycloak_user_id == keycloak_user_id)
                                 .values(**values)).rowcount:
@@ -64,6 +66,7 @@ class PendingSecrets:
                         conn.execute(PENDING.insert().values(keycloak_user_id=keycloak_user_id, **values))
                 except IntegrityError:  # the same user asked twice at once: the other one stands
                     pass
+        transaction(self.engine, hold)
 
     def get(self, keycloak_user_id: str, now: datetime | None = None) -> str | None:
         with self.engine.connect() as conn:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from identity import srp
+from identity.db import transaction
 from identity.legacy.models import utcnow
 from identity.signin.models import SpentChallenge, SrpVerifier
 
@@ -78,7 +79,8 @@ class Verifiers:
         values = {"username": username, "pool": self.pool, "salt": salt, "verifier": verifier,
                   "password_mac": self._mac(keycloak_user_id, password), "credential_id": credential_id,
                   "updated_at": utcnow()}
-        with self.engine.begin() as conn:
+
+        def write(conn: sa.Connection) -> None:
             updated = conn.execute(VERIFIERS.update().where(VERIFIERS.c.keycloak_user_id == keycloak_user_id)
                                    .values(**values)).rowcount
             if not updated:
@@ -87,6 +89,7 @@ class Verifiers:
                         conn.execute(VERIFIERS.insert().values(keycloak_user_id=keycloak_user_id, **values))
                 except IntegrityError:  # another process wrote it meanwhile, for the same password
                     pass
+        transaction(self.engine, write)
 
     def forget(self, keycloak_user_id: str) -> None:
         with self.engine.begin() as conn:
@@ -99,7 +102,8 @@ class Verifiers:
     def spend(self, block_id: str, expires_at: datetime) -> bool:
         """Record a challenge as answered; False when it was already (a replay)."""
         now = utcnow()
-        with self.engine.begin() as conn:
+
+        def spend(conn: sa.Connection) -> bool:
             expired = conn.execute(sa.select(SPENT.c.block_id).where(SPENT.c.expires_at < now)
                                    .limit(PURGE_BATCH)).scalars().all()
             if expired:
@@ -110,7 +114,8 @@ class Verifiers:
                                                        expires_at=expires_at.replace(tzinfo=None)))
             except IntegrityError:
                 return False
-        return True
+            return True
+        return transaction(self.engine, spend)
 
 
 class KeepVerifier:
