@@ -17,8 +17,8 @@ import hashlib
 
 import sqlalchemy as sa
 
+from identity.db import chunks
 from identity.importer import reader
-from identity.importer.ledger import chunks
 from identity.importer.models import VerifiedLine
 from identity.importer.plan import line_digest
 

@@ -7,7 +7,8 @@ from collections import defaultdict
 import sqlalchemy as sa
 
 from identity import audit
-from identity.importer.ledger import Ledger, chunks
+from identity.db import chunks
+from identity.importer.ledger import Ledger
 from identity.importer.plan import COLLISIONS, Facts
 from identity.importer.profile import KiiUser
 from identity.legacy.store import LegacyStore

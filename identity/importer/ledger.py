@@ -14,19 +14,13 @@ import sqlalchemy as sa
 
 from identity.importer.models import ImportHash, ImportProfile, ImportRecord, ImportRun
 from identity.legacy.models import utcnow
-from identity.legacy.store import IN_CHUNK
+from identity.db import chunks
 
 log = logging.getLogger(__name__)
 
 RECORDS = ImportRecord.__table__
 STAGED = ImportHash.__table__
 RUNS = ImportRun.__table__
-
-
-def chunks(values, size=IN_CHUNK):
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 class Ledger:

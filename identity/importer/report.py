@@ -15,6 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from identity.db import chunks
 from identity.importer.models import ImportRecord, ImportRun
 from identity.importer.profile import FLAG_DISABLED, FLAG_EMAIL, FLAG_NO_PASSWORD, FLAG_PHONE
 from identity.legacy.store import LegacyStore
@@ -73,9 +74,9 @@ def _missing_from_export(ledger: sa.Engine, store: sa.Engine, run_id: str) -> di
             break
         last = ids[-1]
         with ledger.connect() as conn:
-            listed = set(conn.execute(sa.select(RECORDS.c.kii_user_id).where(
-                RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles",
-                RECORDS.c.kii_user_id.in_(ids))).scalars())
+            listed = {kii_user_id for chunk in chunks(ids) for kii_user_id in conn.execute(
+                sa.select(RECORDS.c.kii_user_id).where(RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles",
+                                                       RECORDS.c.kii_user_id.in_(chunk))).scalars()}
         missing = [i for i in ids if i not in listed]
         count += len(missing)
         examples.extend(missing[:EXAMPLES - len(examples)])

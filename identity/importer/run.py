@@ -133,12 +133,17 @@ class Importer:
             started = time.perf_counter()
             self.deletions.run(options.deleted, options.batch_size)
             self.timings.add("deletions", started)
+        # The run's staged copies go first: a run ended here reports as an ended run does (above).
+        started = time.perf_counter()
+        self.unchanged.finish()
+        self.ledger.finish()
+        self.timings.add("finish", started)
+        started = time.perf_counter()
         report = build_report(self.ledger.engine, self.store.engine, self.run_id, options)
+        self.timings.add("report", started)
         report["run"]["timings_s"] = self.timings.rounded()
         report["run"]["unchanged_at_once"] = self.at_once
         report["run"]["already_complete"] = False
-        self.unchanged.finish()
-        self.ledger.finish()
         return report
 
     def _import_profiles(self) -> None:

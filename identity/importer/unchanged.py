@@ -21,8 +21,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from identity import audit
+from identity.db import chunks
 from identity.importer import reader
-from identity.importer.ledger import RECORDS, RUNS, STAGED, Ledger, chunks
+from identity.importer.ledger import RECORDS, RUNS, STAGED, Ledger
 from identity.importer.models import ImportProfile
 from identity.importer.plan import line_digest
 from identity.importer.profile import has_password as _has_password

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from identity.db import chunks
 from identity.importer import reader
 from identity.importer.expected import ExpectedLines, scratch_table
 from identity.importer.forks import forked
-from identity.importer.ledger import chunks
 from identity.importer.profile import RecordError, parse_user, to_keycloak
 from identity.importer.reconcile import PARTS, DIGEST, compared
 from identity.importer.stage import hash_fingerprint

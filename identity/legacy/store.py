@@ -15,10 +15,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from identity.db import chunks
 from identity.legacy.models import LegacyUser, MigrationState
 
 USERS = LegacyUser.__table__
-IN_CHUNK = 500  # ids per IN (...) list
 UNLAYERED = sa.and_(USERS.c.password_hash.is_not(None), USERS.c.hash_layered.is_(False))
 
 # Answered from ix_legacy_users_state_disabled alone (a covering index scan), so it stays
@@ -40,12 +40,6 @@ def joinable(name: str) -> sa.Alias:
 def _without_hash(**values) -> dict:
     """The legacy hash gone for good (migrated, reset or deleted), with the other changes."""
     return {"password_hash": None, "salt": None, "hash_fingerprint": None, "hash_layered": False, **values}
-
-
-def _chunks(values, size=IN_CHUNK):
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 def migration_stats(engine: sa.Engine) -> dict[str, int]:
@@ -137,7 +131,7 @@ class LegacyStore:
         """The rows of these Kii userIDs, by userID (absent ones left out)."""
         found = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 for row in conn.execute(sa.select(USERS).where(USERS.c.kii_user_id.in_(chunk))).mappings():
                     found[row["kii_user_id"]] = dict(row)
         return found
