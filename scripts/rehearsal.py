@@ -30,6 +30,7 @@ import csv
 import json
 import math
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from gen_kii_export import generate  # noqa: E402
 
 TARGET = "AWSCognitoIdentityProviderService."
 TWO_MILLION = 2_000_000
+RUNBOOK = ROOT / "docs" / "cutover.md"
 # Pages InnoDB had to read from disk, all the pages it was asked for (whether the pool held the tables), and
 # the redo it wrote (against the redo log's size: past it, InnoDB must flush pages before it writes more).
 DISK = ("Innodb_buffer_pool_reads", "Innodb_buffer_pool_read_requests", "Innodb_os_log_written",
@@ -255,7 +257,8 @@ def reading(small: dict, big: dict) -> str:
         f"- At {b['users']:,} users the cut-off delivery changed {b['changes']['changed']:,} profiles, added "
         f"{b['changes']['new']:,}, deleted {b['changes']['deleted']:,} and re-hashed {b['changes']['rehashed']:,}; "
         f"its import took {b['steps']['cut-off delivery import']:.0f} s "
-        f"({b['lines'] / b['steps']['cut-off delivery import']:,.0f} lines/s), against "
+        f"({b['lines'] / b['steps']['cut-off delivery import']:,.0f} lines/s; split, Keycloak and store summed over "
+        f"workers: {json.dumps(b['second_timings'])}), against "
         f"{b['steps']['first delivery import']:.0f} s for the first delivery.",
         f"- `migration verify` took {b['steps']['migration verify']:.0f} s "
         f"({verify['totals']['input'] / b['steps']['migration verify']:,.0f} lines/s; split "
@@ -273,11 +276,52 @@ def reading(small: dict, big: dict) -> str:
     return "\n".join(lines)
 
 
+def runbook_table(small: dict, big: dict) -> str:
+    """docs/cutover.md's table of the rehearsed steps, from the same run as docs/benchmarks.md's."""
+    rows = [f"| step | {small['users']:,} users | {big['users']:,} users |", "| --- | ---: | ---: |"]
+    rows += [f"| {step} | {small['steps'][step]:,.0f} s | {big['steps'][step]:,.0f} s |" for step in small["steps"]]
+    rows.append(f"| the cut-off window (import + verify) | {window(small) / 60:.1f} min | {window(big) / 60:.1f} min |")
+    return "\n".join(rows)
+
+
+def write_runbook(small: dict, big: dict) -> None:
+    text = RUNBOOK.read_text(encoding="utf-8")
+    pattern = re.compile(r"(<!-- rehearsal:table -->\n).*?(<!-- /rehearsal:table -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{RUNBOOK}: no <!-- rehearsal:table --> section to write")
+    RUNBOOK.write_text(pattern.sub(lambda m: m.group(1) + runbook_table(small, big) + "\n" + m.group(2), text),
+                       encoding="utf-8")
+
+
 def buffer_pool(users: int) -> int:
     """InnoDB's buffer pool as docs/scaling.md sizes production's: it holds Keycloak's user tables and the
     store after a cut-off with room to spare (POOL_PER_USER), within two thirds of this machine's memory."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return max(BUFFER_POOL, min(POOL_PER_USER * users, memory * 2 // 3))
+
+
+def write_docs(runs: list[dict], pool: int, fresh_server: bool) -> None:
+    """docs/benchmarks.md's section (the table and its reading) and docs/cutover.md's table, from one run."""
+    small, big = runs
+    rows = "\n".join(f"| {step} | {r['users']:,} | {seconds:.1f} | "
+                     f"{(r['users'] if step.startswith('first') else r['lines']) / seconds:,.0f} |"
+                     for r in runs for step, seconds in r["steps"].items())
+    body = f"""Keycloak 26.7.3 (production mode) and the legacy store on MariaDB 10.11 with production's settings
+(bench_import.py's, the InnoDB buffer pool sized to hold the tables of the larger size as docs/scaling.md sizes
+production's: {pool / 2**30:.1f} GiB), all on this machine with the importer; each size on a Keycloak
+database of its own{" and a freshly started MariaDB" if fresh_server else ""}. Generated deliveries (gzip, bare HMAC
+hashes); the cut-off delivery as gen_cutoff.py writes it. The cut-off window is the cut-off
+delivery's import (with its deletions) plus `migration verify`; rates are lines of the delivery a
+second.
+
+| step | users | seconds | lines/s |
+| --- | ---: | ---: | ---: |
+{rows}
+
+{reading(small, big)}
+"""
+    write_section("rehearsal", "Cut-over rehearsal (`make rehearsal`)", body)
+    write_runbook(small, big)
 
 
 def main() -> None:
@@ -310,28 +354,9 @@ def main() -> None:
         print(json.dumps({"users": users, "steps": runs[-1]["steps"]}), flush=True)
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, ensure_ascii=False), encoding="utf-8")
-    small, big = runs
-    print(reading(small, big), flush=True)
-    if args.no_docs:
-        return
-    rows = "\n".join(f"| {step} | {r['users']:,} | {seconds:.1f} | "
-                     f"{(r['users'] if step.startswith('first') else r['lines']) / seconds:,.0f} |"
-                     for r in runs for step, seconds in r["steps"].items())
-    body = f"""Keycloak 26.7.3 (production mode) and the legacy store on MariaDB 10.11 with production's settings
-(bench_import.py's, the InnoDB buffer pool sized to hold the tables of the larger size as docs/scaling.md sizes
-production's: {buffer_pool(args.users) / 2**30:.1f} GiB), all on this machine with the importer; each size on a Keycloak
-database of its own{" and a freshly started MariaDB" if args.fresh_server else ""}. Generated deliveries (gzip, bare HMAC
-hashes); the cut-off delivery as gen_cutoff.py writes it. The cut-off window is the cut-off
-delivery's import (with its deletions) plus `migration verify`; rates are lines of the delivery a
-second.
-
-| step | users | seconds | lines/s |
-| --- | ---: | ---: | ---: |
-{rows}
-
-{reading(small, big)}
-"""
-    write_section("rehearsal", "Cut-over rehearsal (`make rehearsal`)", body)
+    print(reading(*runs), flush=True)
+    if not args.no_docs:
+        write_docs(runs, buffer_pool(args.users), args.fresh_server)
 
 
 if __name__ == "__main__":
