@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import re
 from datetime import datetime
+from typing import Callable
 
 import sqlalchemy as sa
 
@@ -145,6 +146,15 @@ class LegacyStore:
     def holders_query(kind: str, values) -> sa.Select:
         """(value, kii_user_id) of the users holding these usernames, emails or phone numbers."""
         return sa.select(USERS.c[kind], USERS.c.kii_user_id).where(USERS.c[kind].in_(values))
+
+    def unlisted(self, listed: Callable[[sa.ColumnElement], sa.ColumnElement], examples: int) -> tuple[int, list[str]]:
+        """How many users a condition on their Kii userID (`listed`) leaves out, and the first few of them."""
+        left_out = ~listed(USERS.c.kii_user_id)
+        with self.engine.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(USERS).where(left_out)).scalar()
+            first = conn.execute(sa.select(USERS.c.kii_user_id).where(left_out).order_by(USERS.c.kii_user_id)
+                                 .limit(examples)).scalars()
+            return count, list(first)
 
     def ids_after(self, last: str, limit: int = 5000) -> list[str]:
         """The next Kii userIDs after `last`, in order: a walk over the whole store in pages."""
