@@ -19,8 +19,9 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from identity.db import chunks
-from identity.importer import reader
+from identity import audit
+from identity.db import analyze, chunks
+from identity.importer import expected, reader
 from identity.importer.expected import ExpectedLines, scratch_table
 from identity.importer.forks import forked
 from identity.importer.profile import RecordError, parse_user, to_keycloak
@@ -28,6 +29,7 @@ from identity.importer.reconcile import PARTS, DIGEST, compared
 from identity.importer.stage import hash_fingerprint
 from identity.keycloak.writer import KeycloakWriter
 from identity.legacy import hashes
+from identity.legacy.models import LegacyUser
 
 BATCH = 5000
 PAGE = 5000
@@ -124,8 +126,11 @@ class Inputs:
                 self._timed("remember", self._remember)
                 keycloak.result()
         self._timed("keycloak_index", self._index, self.kc)
+        # The comparison joins every table here to the store and the audit trail.
+        analyze(self.store, self.hashes, self.deleted, LegacyUser.__table__, audit.TABLE)
 
     def _fill(self) -> int:
+        analyze(self.store, self.expected.lines, expected.TABLE, self.deleted)
         with self.store.begin() as conn:
             return self.expected.fill(conn)
 
@@ -145,6 +150,7 @@ class Inputs:
         for index in later_indexes(self.export, self.kc):
             if index.table is table:
                 index.create(self.store)
+        analyze(self.store, table)
 
     def _timed(self, name: str, step, *args):
         started = time.perf_counter()
@@ -245,19 +251,21 @@ class Inputs:
     def _mark_invalid(self) -> None:
         """Lines the import refuses as duplicates: a userID an earlier line has, or a username, email or
         phone an earlier line of another user claims (as the database's collation compares them)."""
-        e = self.export
+        e, owner = self.export, self.export.alias("owner")
         invalid = set()
         with self.store.connect() as conn:
             for name in ("kii_user_id", *IDENTIFIERS):
                 column = e.c[name]
-                firsts = sa.select(column.label("value"), sa.func.min(e.c.line_no).label("first")) \
-                    .where(column.is_not(None)).group_by(column).having(sa.func.count() > 1).subquery()
-                owner = e.alias("owner")
-                query = sa.select(e.c.line_no).join(firsts, column == firsts.c.value) \
-                    .join(owner, owner.c.line_no == firsts.c.first).where(e.c.line_no != firsts.c.first)
-                if name != "kii_user_id":
-                    query = query.where(e.c.kii_user_id != owner.c.kii_user_id)
-                invalid.update(conn.execute(query).scalars())
+                # First the first line of each value more than one line names: few, and read from the index
+                # alone (one join of the lines with this grouping sorted every value in a temporary table).
+                firsts = conn.execute(sa.select(sa.func.min(e.c.line_no)).where(column.is_not(None))
+                                      .group_by(column).having(sa.func.count() > 1)).scalars().all()
+                for chunk in chunks(firsts):
+                    query = sa.select(e.c.line_no).join(owner, column == owner.c[name]) \
+                        .where(owner.c.line_no.in_(chunk), e.c.line_no != owner.c.line_no)
+                    if name != "kii_user_id":
+                        query = query.where(e.c.kii_user_id != owner.c.kii_user_id)
+                    invalid.update(conn.execute(query).scalars())
         with self.store.begin() as conn:
             for chunk in chunks(sorted(invalid)):
                 conn.execute(e.update().where(e.c.line_no.in_(chunk)).values(invalid=True))
