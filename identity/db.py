@@ -42,7 +42,7 @@ def chunks(values, size: int = IN_CHUNK):
         yield values[start:start + size]
 
 
-def analyze(engine: sa.Engine, *tables: sa.Table) -> None:
+def analyze(engine: sa.Engine, *tables: sa.Table | sa.Alias) -> None:
     """Bring the database's statistics of `tables` up to date before a set operation joins them.
 
     InnoDB recounts a table only some time after a tenth of it changed, and a restored or restarted
@@ -51,6 +51,7 @@ def analyze(engine: sa.Engine, *tables: sa.Table) -> None:
     costs milliseconds. On a connection of its own: ANALYZE TABLE ends the transaction it runs in.
     SQLite's planner assumes an index is selective without statistics."""
     if engine.dialect.name == "mysql":
+        tables = [table.element if isinstance(table, sa.Alias) else table for table in tables]  # as joined
         names = ", ".join(engine.dialect.identifier_preparer.format_table(table) for table in tables)
         with engine.connect() as conn:
             conn.exec_driver_sql(f"ANALYZE TABLE {names}").all()

@@ -27,7 +27,7 @@ from identity.importer.ledger import RECORDS, RUNS, STAGED, Ledger
 from identity.importer.models import ImportProfile
 from identity.importer.plan import line_digest
 from identity.importer.profile import has_password as _has_password
-from identity.legacy.models import LegacyUser, MigrationState
+from identity.legacy.models import MigrationState
 from identity.legacy.store import joinable
 from identity.progress import Progress
 
@@ -50,7 +50,7 @@ class UnchangedLines:
     def record(self, path) -> int:
         """Stage the export (once per run) and record its provably unchanged lines; how many."""
         self.stage(path)
-        analyze(self.ledger.engine, PROFILES, STAGED, RECORDS, LegacyUser.__table__, audit.TABLE)
+        analyze(self.ledger.engine, PROFILES, STAGED, RECORDS, joinable("s"), audit.TABLE)
         recorded = 0
         for first in range(1, self._last_line() + 1, SLICE):
             recorded += self._record_slice(first, first + SLICE - 1)

@@ -29,7 +29,7 @@ from identity.importer.reconcile import PARTS, DIGEST, compared
 from identity.importer.stage import hash_fingerprint
 from identity.keycloak.writer import KeycloakWriter
 from identity.legacy import hashes
-from identity.legacy.models import LegacyUser
+from identity.legacy.store import joinable
 
 BATCH = 5000
 PAGE = 5000
@@ -127,7 +127,7 @@ class Inputs:
                 keycloak.result()
         self._timed("keycloak_index", self._index, self.kc)
         # The comparison joins every table here to the store and the audit trail.
-        analyze(self.store, self.hashes, self.deleted, LegacyUser.__table__, audit.TABLE)
+        analyze(self.store, self.hashes, self.deleted, joinable("s"), audit.TABLE)
 
     def _fill(self) -> int:
         analyze(self.store, self.expected.lines, expected.TABLE, self.deleted)

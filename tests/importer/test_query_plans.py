@@ -153,7 +153,6 @@ def test_a_batch_lookup_reads_no_more_rows_than_it_asks_about(app, database_url)
         engine.dispose()
 
 
-
 # The tables the night's set operations join, and verify's scratch tables: InnoDB recounts a table in the
 # background some time after a tenth of it changed, and a server restarted before that plans with the
 # counts it last saved. On the rehearsal's state, restored from a dump and restarted, `verified_lines`
