@@ -113,3 +113,32 @@ def test_a_pending_secret_held_against_a_racing_one_is_held_not_a_500(engine):
                   {"sealed_secret": "rival", "expires_at": utcnow() + timedelta(minutes=5)},
                   lambda: secrets.hold(user, "ABCDEFGHIJKLMNOPQRST"))
     assert secrets.get(user) == "ABCDEFGHIJKLMNOPQRST"  # the writer's, held after the rival's
+
+
+def bulk_operations(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Innodb_bulk_operations'").one()[1])
+
+
+def test_a_bulk_load_into_an_empty_table_goes_through_innodbs_bulk_path_and_leaves_the_checks_on(engine):
+    """What `bulk_loaded` promises verify's fill: InnoDB counts the insert as a bulk operation (its rows
+    sorted and each index built a page at a time), and the connection goes back to the pool with its
+    unique and foreign key checks on."""
+    from identity.db import bulk_loaded
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE bulk_target (n INT PRIMARY KEY, v VARCHAR(8)) ENGINE=InnoDB"))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO race_ballast SELECT seq FROM seq_1_to_100"))
+        before = bulk_operations(engine)
+        with engine.connect() as conn:
+            with conn.begin(), bulk_loaded(conn):
+                conn.execute(sa.text("INSERT INTO bulk_target SELECT n, 'x' FROM race_ballast"))
+            assert bulk_operations(engine) > before
+            assert conn.exec_driver_sql("SELECT @@unique_checks, @@foreign_key_checks").one() == (1, 1)
+            assert conn.exec_driver_sql("SELECT count(*) FROM bulk_target").scalar() == \
+                conn.exec_driver_sql("SELECT count(*) FROM race_ballast").scalar()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE bulk_target"))

@@ -17,7 +17,7 @@ import hashlib
 
 import sqlalchemy as sa
 
-from identity.db import chunks
+from identity.db import bulk_loaded, chunks
 from identity.importer import reader
 from identity.importer.models import VerifiedLine
 from identity.importer.plan import line_digest
@@ -60,9 +60,14 @@ class ExpectedLines:
         seen = sa.select(l.c.line_no, c.c.kii_user_id, *[c.c[name] for name in COLUMNS],
                          sa.false(), sa.false(), sa.true()) \
             .select_from(l.join(c, sa.and_(c.c.kii_user_id == l.c.kii_user_id, c.c.digest == l.c.line_key))) \
-            .where(~sa.exists().where(d.c.kii_user_id == l.c.kii_user_id))
+            .where(~sa.exists().where(d.c.kii_user_id == l.c.kii_user_id)) \
+            .order_by(l.c.kii_user_id)
         into = ["line_no", "kii_user_id", *COLUMNS, "deleted", "invalid", "remembered"]
-        return conn.execute(e.insert().from_select(into, seen)).rowcount
+        # In the remembered rows' key order, into the still empty export table loaded in bulk: a lookup
+        # lands beside the one before, and the rows are sorted by line before they are written. In line
+        # order, each lookup and each write landed anywhere in tables of a million rows.
+        with bulk_loaded(conn):
+            return conn.execute(e.insert().from_select(into, seen)).rowcount
 
     def remember(self, conn) -> None:
         """The rows parsed this run, in place of what was remembered for their users. Lines refused as
