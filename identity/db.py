@@ -47,8 +47,8 @@ def analyze(engine: sa.Engine, *tables: sa.Table | sa.Alias) -> None:
     """Bring the database's statistics of `tables` up to date before a set operation joins them.
 
     InnoDB recounts a table only some time after a tenth of it changed, and a restored or restarted
-    server can keep counts from before a bulk load: a table of a million rows counted empty made
-    MariaDB scan it in a join buffer for every row of the other side. Sampling a few pages per index
+    server can keep counts from before a bulk load: a large table counted empty made MariaDB scan
+    it in a join buffer for every row of the other side. Sampling a few pages per index
     costs milliseconds. On a connection of its own: ANALYZE TABLE ends the transaction it runs in.
     SQLite's planner assumes an index is selective without statistics."""
     if engine.dialect.name == "mysql":

@@ -65,7 +65,7 @@ class ExpectedLines:
         into = ["line_no", "kii_user_id", *COLUMNS, "deleted", "invalid", "remembered"]
         # In the remembered rows' key order, into the still empty export table loaded in bulk: a lookup
         # lands beside the one before, and the rows are sorted by line before they are written. In line
-        # order, each lookup and each write landed anywhere in tables of a million rows.
+        # order, each lookup and each write landed anywhere in a large table.
         with bulk_loaded(conn):
             return conn.execute(e.insert().from_select(into, seen)).rowcount
 
