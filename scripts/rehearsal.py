@@ -31,6 +31,7 @@ import json
 import math
 import os
 import re
+import resource
 import secrets
 import subprocess
 import sys
@@ -112,17 +113,38 @@ def timed(argv: list[str], env: dict, ok=(0,)) -> tuple[float, int, str]:
         out = PROFILE / f"{argv[1]}-{time.monotonic_ns()}.txt"
         argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--format", "raw",
                 "-o", str(out), "--", *argv]
-    before = innodb()
+    before, cpu = innodb(), cpu_seconds()
     started = time.perf_counter()
     process = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     READS[step] = {n: v - before[n] for n, v in innodb().items()}
+    CPU[step] = {n: round(v - cpu[n], 1) for n, v in cpu_seconds().items() if n in cpu}
     if process.returncode not in ok:
         raise SystemExit(f"{argv[1:3]} failed ({process.returncode}): {process.stdout[-1500:]} {process.stderr[-1500:]}")
     return elapsed, process.returncode, process.stdout
 
 
 READS: dict[str, dict] = {}  # each command's counters (DISK) over its latest run, by command
+CPU: dict[str, dict] = {}  # each command's CPU seconds over its latest run, by command and process
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user and system) so far of the commands run and waited for, MariaDB's server and the
+    rehearsal's Keycloak: where a window bound by two cores spends them."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = {"command": children.ru_utime + children.ru_stime}
+    pids = {"mariadb": subprocess.run(["pgrep", "-o", "-x", "mariadbd"], capture_output=True, text=True).stdout}
+    keycloak_pid = ROOT / "var" / "keycloak-bench.pid"
+    if keycloak_pid.exists():
+        pids["keycloak"] = keycloak_pid.read_text()
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid.strip()}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        found[name] = (int(fields[11]) + int(fields[12])) / ticks   # utime, stime
+    return found
 
 
 def early_users(first: Path, service: Service) -> dict[str, dict]:
@@ -203,14 +225,15 @@ def rehearse(bench: Bench, work: Path, users: int) -> dict:
     steps["migration verify"], _, output = timed(
         [IDENTITY, "migration", "verify", *files(second), *deleted, "--report", str(work / f"verify-{users}.json")],
         env)
-    reads, sizes = dict(READS), megabytes()
+    reads, sizes, cpu = dict(READS), megabytes(), dict(CPU)
     free = innodb(("Innodb_buffer_pool_pages_free", "Innodb_buffer_pool_pages_total"))
     verify = json.loads((work / f"verify-{users}.json").read_text(encoding="utf-8"))
     checks = check_passwords(service, here, manifest["passwords"])
     second_report = json.loads((work / f"second-{users}.json").read_text(encoding="utf-8"))
     return {"users": users, "steps": steps, "generated_s": generated, "verify": verify, "checks": checks,
             "second": {k: second_report[k] for k in ("profiles", "hashes", "deleted")},
-            "second_timings": second_report["run"].get("timings_s", {}), "reads": reads, "megabytes": sizes,
+            "second_timings": second_report["run"].get("timings_s", {}), "reads": reads, "cpu_s": cpu,
+            "megabytes": sizes,
             "pool_pages": free,
             "lines": manifest["profile_lines"], "changes": {
                 "changed": sum(len(v) for v in manifest["changed"].values()), "new": len(manifest["new"]),
@@ -246,6 +269,17 @@ def pool_line(run: dict) -> str:
             "of the pool was free.")
 
 
+def cpu_line(run: dict) -> str:
+    """Where the window's CPU went, by process: on two cores, what a faster window must do less of."""
+    steps = [run.get("cpu_s", {}).get(name, {}) for name in ("import-profiles cut-off", "migration cut-off")]
+    names = sorted({name for step in steps for name in step})
+    spent = {name: sum(step.get(name, 0) for step in steps) for name in names}
+    total = sum(spent.values())
+    return (f"- At {run['users']:,} users the window used {total:,.0f} CPU seconds in {window(run):,.0f} s: "
+            + ", ".join(f"{name} {seconds:,.0f} ({seconds / max(total, 1):.0%})" for name, seconds in spent.items())
+            + " (the commands with their forked workers; MariaDB's server; the rehearsal's Keycloak).")
+
+
 def reading(small: dict, big: dict) -> str:
     projected, exponent = projection(small, big)
     b = big
@@ -271,6 +305,7 @@ def reading(small: dict, big: dict) -> str:
         f"with a new Kii hash signed in with the new password ({sum(b['checks'].values())} of "
         f"{len(b['checks'])} checks held).",
         *[pool_line(r) for r in (small, big)],
+        cpu_line(big),
         f"- projected two-million cut-off window: {projected / 60:.1f} min",
     ]
     return "\n".join(lines)

@@ -122,6 +122,8 @@ class Importer:
                 started = time.perf_counter()
                 if staging:
                     staging.result()
+                    self.timings.add("profiles_wait", started)  # the profiles staged after the hashes
+                started = time.perf_counter()
                 self.at_once = self.unchanged.record(options.profiles)
                 self.timings.add("unchanged", started)
         self._import_profiles()
