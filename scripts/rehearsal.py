@@ -139,6 +139,8 @@ def cpu_seconds() -> dict[str, float]:
     if keycloak_pid.exists():
         pids["keycloak"] = keycloak_pid.read_text()
     for name, pid in pids.items():
+        if not pid.strip():
+            continue   # not running
         try:
             fields = Path(f"/proc/{pid.strip()}/stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
