@@ -60,18 +60,24 @@ def scratch_tables(suffix: str) -> sa.MetaData:
     sa.Table(f"verify_{suffix}_keycloak", meta, sa.Column("id", sa.String(36), primary_key=True),
              sa.Column("kii_user_id", sa.String(64)), *_parts(),
              sa.Column("enabled", sa.Boolean), sa.Column("password", sa.Boolean))
-    sa.Table(f"verify_{suffix}_hashes", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True),
+    # Keyed by the line, in the order the file is read: keyed by userID, every row landed anywhere in the
+    # table. The userID's index comes once the rows are in (later_indexes), then the later lines of a userID
+    # go (Inputs._first_hashes).
+    sa.Table(f"verify_{suffix}_hashes", meta,
+             sa.Column("line_no", sa.BigInteger, primary_key=True, autoincrement=False),
+             sa.Column("kii_user_id", sa.String(64), nullable=False),
              sa.Column("fingerprint", sa.String(64)), sa.Column("usable", sa.Boolean))
     sa.Table(f"verify_{suffix}_deleted", meta, sa.Column("kii_user_id", sa.String(64), primary_key=True))
     scratch_table(meta, f"verify_{suffix}_lines")
     return meta
 
 
-def later_indexes(export: sa.Table, kc: sa.Table) -> list[sa.Index]:
+def later_indexes(export: sa.Table, kc: sa.Table, hashes: sa.Table) -> list[sa.Index]:
     """Built once the rows are in: one pass over a loaded table costs far less than keeping an index
-    up to date row by row."""
+    up to date row by row. The hashes' holds what the comparison reads of them (read from it alone)."""
     return [sa.Index(f"ix_{export.name}_{name}", export.c[name]) for name in ("kii_user_id", *IDENTIFIERS)] + \
-        [sa.Index(f"ix_{kc.name}_kii_user_id", kc.c.kii_user_id)]
+        [sa.Index(f"ix_{kc.name}_kii_user_id", kc.c.kii_user_id),
+         sa.Index(f"ix_{hashes.name}_kii_user_id", hashes.c.kii_user_id, hashes.c.fingerprint, hashes.c.usable)]
 
 
 class Inputs:
@@ -120,6 +126,8 @@ class Inputs:
                 self.timings["export"] = round(time.perf_counter() - started, 2)
                 if hashing:
                     self.timings["hashes"] = hashing.result()
+                    self._timed("hashes_index", self._index, self.hashes)
+                    self._timed("hashes_first", self._first_hashes)
                 # What needs the lines alone is done while Keycloak is still being read.
                 self._timed("indexes", self._index, self.export)
                 self._timed("invalid", self._mark_invalid)
@@ -147,7 +155,7 @@ class Inputs:
         return count
 
     def _index(self, table: sa.Table) -> None:
-        for index in later_indexes(self.export, self.kc):
+        for index in later_indexes(self.export, self.kc, self.hashes):
             if index.table is table:
                 index.create(self.store)
         analyze(self.store, table)
@@ -189,16 +197,26 @@ class Inputs:
             self._insert(self.deleted, [{"kii_user_id": i} for i in ids])
 
     def load_hashes(self, path) -> float:
-        """The first line of a userID counts (the import refuses the others); how long it took."""
+        """Every readable hash line (the first of each userID counts: `_first_hashes`); how long it took."""
         started = time.perf_counter()
-        seen: set[str] = set()
         for lines in reader.batched(reader.read_hashes(path), BATCH):
-            rows = [self._hash_row(line) for line in lines if not line.reason and line.record
-                    and line.record[0] not in seen]
-            rows = list({row["kii_user_id"]: row for row in reversed(rows)}.values())
-            seen.update(row["kii_user_id"] for row in rows)
-            self._insert(self.hashes, rows)
+            self._insert(self.hashes, [self._hash_row(line) for line in lines if not line.reason and line.record])
         return round(time.perf_counter() - started, 2)
+
+    def _first_hashes(self) -> None:
+        """Only the first line of each userID as the database's collation compares them ("AB" is "ab" to
+        MariaDB's): the import refuses the later ones (`duplicate_hash_row`). The duplicated values first,
+        from the index, then their lines, as `_mark_invalid` does."""
+        h, first = self.hashes, self.hashes.alias("first")
+        with self.store.begin() as conn:
+            firsts = conn.execute(sa.select(sa.func.min(h.c.line_no)).group_by(h.c.kii_user_id)
+                                  .having(sa.func.count() > 1)).scalars().all()
+            later = []
+            for chunk in chunks(firsts):
+                later += conn.execute(sa.select(h.c.line_no).join(first, h.c.kii_user_id == first.c.kii_user_id)
+                                      .where(first.c.line_no.in_(chunk), h.c.line_no != first.c.line_no)).scalars()
+            for chunk in chunks(later):
+                conn.execute(h.delete().where(h.c.line_no.in_(chunk)))
 
     def load_share(self, profiles, share: int, shares: int) -> int:
         """The profile lines whose number is `share` modulo `shares` and that were not filled in from an
@@ -223,7 +241,8 @@ class Inputs:
             usable = True
         except hashes.LegacyHashError:
             usable = False
-        return {"kii_user_id": user_id, "fingerprint": hash_fingerprint(self.secret, encoded, salt), "usable": usable}
+        return {"line_no": line.line_no, "kii_user_id": user_id,
+                "fingerprint": hash_fingerprint(self.secret, encoded, salt), "usable": usable}
 
     def _line_row(self, line) -> dict | None:
         deleted = self.deleted_ids

@@ -193,3 +193,22 @@ def test_a_second_verify_parses_only_lines_it_has_not_seen_and_still_sees_every_
 def _line_of(d, kii_user_id: str) -> int:
     lines = (d / "profiles.jsonl").read_bytes().splitlines()
     return next(n for n, line in enumerate(lines) if kii_user_id.encode() in line)
+
+
+def test_a_later_hash_line_the_collation_gives_an_earlier_lines_user_is_left_out(import_app, export, tmp_path):
+    """The import refuses it (`duplicate_hash_row`: MariaDB's collations take "AB" for "ab"); verify compares the
+    first line of each userID as the database sees them, once, and never the later one."""
+    d = export["dir"]
+    lines = (d / "hashes.csv").read_text(encoding="utf-8").splitlines()
+    first = next(line for line in lines[1:] if any(c.isalpha() for c in line.split(",")[0]))
+    user_id = first.split(",")[0]
+    lines.append(f"{user_id.upper()},{'0' * 64},")
+    (tmp_path / "hashes.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_import(import_app, "--profiles", str(d / "profiles.jsonl"), "--hashes", str(tmp_path / "hashes.csv"))
+
+    result, report = verify_files(import_app, tmp_path, d / "profiles.jsonl", tmp_path / "hashes.csv")
+    assert result.exit_code == 0, result.output
+    totals = report["totals"]
+    assert totals["matched"] == export["totals"]["imported"]
+    assert totals["different"] == totals["missing"] == 0
+    assert report["add_up"]
