@@ -74,7 +74,7 @@ def scratch_tables(suffix: str) -> sa.MetaData:
 
 def later_indexes(export: sa.Table, kc: sa.Table, hashes: sa.Table) -> list[sa.Index]:
     """Built once the rows are in: one pass over a loaded table costs far less than keeping an index
-    up to date row by row. The hashes' holds what the comparison reads of them (read from it alone)."""
+    up to date row by row. The hashes' index holds all the comparison reads of them: it is read alone."""
     return [sa.Index(f"ix_{export.name}_{name}", export.c[name]) for name in ("kii_user_id", *IDENTIFIERS)] + \
         [sa.Index(f"ix_{kc.name}_kii_user_id", kc.c.kii_user_id),
          sa.Index(f"ix_{hashes.name}_kii_user_id", hashes.c.kii_user_id, hashes.c.fingerprint, hashes.c.usable)]
@@ -205,17 +205,10 @@ class Inputs:
 
     def _first_hashes(self) -> None:
         """Only the first line of each userID as the database's collation compares them ("AB" is "ab" to
-        MariaDB's): the import refuses the later ones (`duplicate_hash_row`). The duplicated values first,
-        from the index, then their lines, as `_mark_invalid` does."""
-        h, first = self.hashes, self.hashes.alias("first")
+        MariaDB's): the import refuses the later ones (`duplicate_hash_row`)."""
+        h = self.hashes
         with self.store.begin() as conn:
-            firsts = conn.execute(sa.select(sa.func.min(h.c.line_no)).group_by(h.c.kii_user_id)
-                                  .having(sa.func.count() > 1)).scalars().all()
-            later = []
-            for chunk in chunks(firsts):
-                later += conn.execute(sa.select(h.c.line_no).join(first, h.c.kii_user_id == first.c.kii_user_id)
-                                      .where(first.c.line_no.in_(chunk), h.c.line_no != first.c.line_no)).scalars()
-            for chunk in chunks(later):
+            for chunk in chunks(sorted(later_lines(conn, h, "kii_user_id"))):
                 conn.execute(h.delete().where(h.c.line_no.in_(chunk)))
 
     def load_share(self, profiles, share: int, shares: int) -> int:
@@ -270,21 +263,29 @@ class Inputs:
     def _mark_invalid(self) -> None:
         """Lines the import refuses as duplicates: a userID an earlier line has, or a username, email or
         phone an earlier line of another user claims (as the database's collation compares them)."""
-        e, owner = self.export, self.export.alias("owner")
-        invalid = set()
+        e = self.export
         with self.store.connect() as conn:
-            for name in ("kii_user_id", *IDENTIFIERS):
-                column = e.c[name]
-                # First the first line of each value more than one line names: few, and read from the index
-                # alone (one join of the lines with this grouping sorted every value in a temporary table).
-                firsts = conn.execute(sa.select(sa.func.min(e.c.line_no)).where(column.is_not(None))
-                                      .group_by(column).having(sa.func.count() > 1)).scalars().all()
-                for chunk in chunks(firsts):
-                    query = sa.select(e.c.line_no).join(owner, column == owner.c[name]) \
-                        .where(owner.c.line_no.in_(chunk), e.c.line_no != owner.c.line_no)
-                    if name != "kii_user_id":
-                        query = query.where(e.c.kii_user_id != owner.c.kii_user_id)
-                    invalid.update(conn.execute(query).scalars())
+            invalid = later_lines(conn, e, "kii_user_id")
+            for name in IDENTIFIERS:
+                invalid |= later_lines(conn, e, name, other_user=True)
         with self.store.begin() as conn:
             for chunk in chunks(sorted(invalid)):
                 conn.execute(e.update().where(e.c.line_no.in_(chunk)).values(invalid=True))
+
+
+def later_lines(conn, table: sa.Table, name: str, other_user: bool = False) -> set[int]:
+    """The lines of `table` whose `name` an earlier line has too, as the database's collation compares them
+    (with `other_user`, an earlier line of another userID). First the first line of each value more than
+    one line names: few, and read from the index alone (one join of the lines with this grouping sorted
+    every value in a temporary table); then the other lines of those values, by the index."""
+    column, first = table.c[name], table.alias("first")
+    firsts = conn.execute(sa.select(sa.func.min(table.c.line_no)).where(column.is_not(None))
+                          .group_by(column).having(sa.func.count() > 1)).scalars().all()
+    found = set()
+    for chunk in chunks(firsts):
+        query = sa.select(table.c.line_no).join(first, column == first.c[name]) \
+            .where(first.c.line_no.in_(chunk), table.c.line_no != first.c.line_no)
+        if other_user:
+            query = query.where(table.c.kii_user_id != first.c.kii_user_id)
+        found.update(conn.execute(query).scalars())
+    return found
