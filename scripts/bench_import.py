@@ -193,8 +193,10 @@ class Watcher:
                         run_id = cursor.fetchone()[0]
                     # The highest line committed, read from the primary key's end: a COUNT(*) would scan
                     # the growing table every second and slow the run down as it grows.
-                    cursor.execute("SELECT COALESCE(MAX(line_no), 0) FROM import_records "
-                                   "WHERE run_id = %s AND source = 'profiles'", (run_id,))
+                    # (Either half of the ledger: a line proved unchanged is recorded in import_unchanged.)
+                    cursor.execute("SELECT GREATEST((SELECT COALESCE(MAX(line_no), 0) FROM import_records "
+                                   "WHERE run_id = %s AND source = 'profiles'), (SELECT COALESCE(MAX(line_no), 0) "
+                                   "FROM import_unchanged WHERE run_id = %s))", (run_id, run_id))
                     self.samples.append((time.perf_counter() - self.started, cursor.fetchone()[0]))
             except Exception:  # the tables and the run appear once the run has started
                 continue

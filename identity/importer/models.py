@@ -49,6 +49,25 @@ class ImportRecord(db.Model):
     )
 
 
+class ImportUnchanged(db.Model):
+    """The ledger's compact half: a profile line a set operation proved unchanged (unchanged.py), with its
+    hash line's outcome. The same facts as an `import_records` row, without the identifiers the store
+    already holds for this very line and so without their indexes: one row per line, written at the
+    speed of the table's keys. The ledger reads both halves (ledger.py)."""
+
+    __tablename__ = "import_unchanged"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_no: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kii_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(48))               # the line's warnings
+    flags: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    hash_line_no: Mapped[int | None] = mapped_column(BigInteger)
+    hash_outcome: Mapped[str | None] = mapped_column(String(16))        # unchanged | kept
+
+    __table_args__ = (Index("ix_import_unchanged_run_id_kii_user_id", "run_id", "kii_user_id"),)
+
+
 class ImportHash(db.Model):
     """The hash export, staged for the join with the profiles; emptied when the run ends."""
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from identity.db import chunks
-from identity.importer.models import ImportRecord, ImportRun
+from identity.importer.ledger import line_sources
+from identity.importer.models import ImportRun
 from identity.importer.profile import FLAG_DISABLED, FLAG_EMAIL, FLAG_NO_PASSWORD, FLAG_PHONE
 from identity.legacy.store import LegacyStore
 
-RECORDS = ImportRecord.__table__
 EXAMPLES = 5
 OUTCOMES = {
     "profiles": ("imported", "updated", "unchanged", "failed"),
@@ -29,47 +29,51 @@ OUTCOMES = {
 }
 
 
-def _examples(conn, run_id, source, outcome, reasons) -> dict:
+def _summed(conn, sources, *columns, where=lambda line: sa.true()) -> Counter:
+    """count(*) grouped by `columns`, over each half of the ledger, added up."""
+    counts: Counter = Counter()
+    for line in sources:
+        keys = [line.c[c] for c in columns]
+        for *key, count in conn.execute(sa.select(*keys, sa.func.count()).where(where(line)).group_by(*keys)):
+            counts[key[0] if len(key) == 1 else tuple(key)] += count
+    return counts
+
+
+def _examples(conn, sources, outcome, reasons: Counter) -> dict:
     """reason -> {count, examples}; `reasons` may hold comma-joined warnings."""
     grouped: dict[str, dict] = {}
     counts: Counter = Counter()
-    for reason_text, count in reasons:
+    for reason_text, count in reasons.items():
         for reason in (reason_text or "").split(","):
             if reason:
                 counts[reason] += count
     for reason, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        rows = conn.execute(
-            sa.select(RECORDS.c.kii_user_id, RECORDS.c.line_no)
-            .where(RECORDS.c.run_id == run_id, RECORDS.c.source == source, RECORDS.c.outcome.in_(outcome),
-                   RECORDS.c.reason.like(f"%{reason}%"))
-            .order_by(RECORDS.c.line_no).limit(EXAMPLES)).all()
+        rows = sorted((row for line in sources for row in conn.execute(
+            sa.select(line.c.line_no, line.c.kii_user_id)
+            .where(line.c.outcome.in_(outcome), line.c.reason.like(f"%{reason}%"))
+            .order_by(line.c.line_no).limit(EXAMPLES))), key=lambda row: row.line_no)[:EXAMPLES]
         grouped[reason] = {"count": count,
                            "examples": [r.kii_user_id or f"line {r.line_no}" for r in rows]}
     return grouped
 
 
 def _ledger(conn, run_id: str, source: str) -> dict:
-    counts = dict(conn.execute(
-        sa.select(RECORDS.c.outcome, sa.func.count())
-        .where(RECORDS.c.run_id == run_id, RECORDS.c.source == source)
-        .group_by(RECORDS.c.outcome)).all())
+    sources = line_sources(run_id, source)
+    counts = _summed(conn, sources, "outcome")
     totals = {"input": sum(counts.values())}
     totals.update({outcome: counts.get(outcome, 0) for outcome in OUTCOMES[source]})
     unknown = set(counts) - set(OUTCOMES[source])
     totals["add_up"] = not unknown and totals["input"] == sum(totals[o] for o in OUTCOMES[source])
-    reasons = conn.execute(
-        sa.select(RECORDS.c.reason, sa.func.count())
-        .where(RECORDS.c.run_id == run_id, RECORDS.c.source == source, RECORDS.c.outcome == "failed")
-        .group_by(RECORDS.c.reason)).all()
-    totals["failures"] = _examples(conn, run_id, source, ["failed"], reasons)
+    reasons = _summed(conn, sources, "reason", where=lambda line: line.c.outcome == "failed")
+    totals["failures"] = _examples(conn, sources, ["failed"], reasons)
     return totals
 
 
 def _missing_from_export(ledger: sa.Engine, store: sa.Engine, run_id: str) -> dict:
     """Users in the store that this run's profiles did not list (reported, never deleted)."""
     if ledger is store:  # a real run: its ledger is in the store's database, where one anti-join answers
-        count, examples = LegacyStore(store).unlisted(lambda kii_user_id: sa.exists().where(
-            RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles", RECORDS.c.kii_user_id == kii_user_id),
+        count, examples = LegacyStore(store).unlisted(lambda kii_user_id: sa.or_(*[
+            sa.exists().where(line.c.kii_user_id == kii_user_id) for line in line_sources(run_id, "profiles")]),
             EXAMPLES)
         return {"count": count, "examples": examples}
     # A dry run's ledger is a scratch file of its own: the store is walked and the ledger asked page by page.
@@ -80,32 +84,38 @@ def _missing_from_export(ledger: sa.Engine, store: sa.Engine, run_id: str) -> di
             break
         last = ids[-1]
         with ledger.connect() as conn:
-            listed = {kii_user_id for chunk in chunks(ids) for kii_user_id in conn.execute(
-                sa.select(RECORDS.c.kii_user_id).where(RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles",
-                                                       RECORDS.c.kii_user_id.in_(chunk))).scalars()}
+            listed = {kii_user_id for chunk in chunks(ids) for line in line_sources(run_id, "profiles")
+                      for kii_user_id in conn.execute(
+                          sa.select(line.c.kii_user_id).where(line.c.kii_user_id.in_(chunk))).scalars()}
         missing = [i for i in ids if i not in listed]
         count += len(missing)
         examples.extend(missing[:EXAMPLES - len(examples)])
     return {"count": count, "examples": examples}
 
 
+def _fields(conn, run_id: str) -> dict:
+    """How many imported lines carried an email, a phone, ... (the flags each line's record holds)."""
+    fields: Counter = Counter()
+    for line in line_sources(run_id, "profiles"):
+        flag = line.c.flags.op("&")
+        row = conn.execute(
+            sa.select(*[sa.func.coalesce(sa.func.sum(sa.case((flag(bit) != 0, 1), else_=0)), 0).label(name)
+                        for name, bit in (("with_email", FLAG_EMAIL), ("with_phone", FLAG_PHONE),
+                                          ("disabled", FLAG_DISABLED), ("without_password", FLAG_NO_PASSWORD))])
+            .where(line.c.outcome != "failed")).mappings().one()
+        fields.update({name: int(value) for name, value in row.items()})
+    return dict(fields)
+
+
 def build_report(ledger: sa.Engine, store: sa.Engine, run_id: str, options) -> dict:
     with ledger.connect() as conn:
         run = conn.execute(sa.select(ImportRun.__table__).where(ImportRun.__table__.c.run_id == run_id)).mappings().one()
         profiles = _ledger(conn, run_id, "profiles")
-        warning_reasons = conn.execute(
-            sa.select(RECORDS.c.reason, sa.func.count())
-            .where(RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles", RECORDS.c.outcome != "failed",
-                   RECORDS.c.reason.is_not(None))
-            .group_by(RECORDS.c.reason)).all()
-        warnings = _examples(conn, run_id, "profiles", ["imported", "updated", "unchanged"], warning_reasons)
-        flag = RECORDS.c.flags.op("&")
-        fields = conn.execute(
-            sa.select(*[sa.func.coalesce(sa.func.sum(sa.case((flag(bit) != 0, 1), else_=0)), 0).label(name)
-                        for name, bit in (("with_email", FLAG_EMAIL), ("with_phone", FLAG_PHONE),
-                                          ("disabled", FLAG_DISABLED), ("without_password", FLAG_NO_PASSWORD))])
-            .where(RECORDS.c.run_id == run_id, RECORDS.c.source == "profiles", RECORDS.c.outcome != "failed")
-        ).mappings().one()
+        lines = line_sources(run_id, "profiles")
+        warning_reasons = _summed(conn, lines, "reason",
+                                  where=lambda line: sa.and_(line.c.outcome != "failed", line.c.reason.is_not(None)))
+        warnings = _examples(conn, lines, ["imported", "updated", "unchanged"], warning_reasons)
+        fields = _fields(conn, run_id)
         hashes = _ledger(conn, run_id, "hashes")
         deleted = _ledger(conn, run_id, "deleted")
     states = defaultdict(int)
@@ -121,7 +131,7 @@ def build_report(ledger: sa.Engine, store: sa.Engine, run_id: str, options) -> d
         "profiles": {k: profiles[k] for k in ("input", *OUTCOMES["profiles"])},
         "failures": failures,
         "warnings": warnings,
-        "fields": {k: int(v) for k, v in fields.items()},
+        "fields": fields,
         "hashes": hashes,
         "deleted": deleted,
         "missing_from_export": _missing_from_export(ledger, store, run_id),

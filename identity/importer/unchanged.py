@@ -3,8 +3,9 @@
 Most lines of a cut-off delivery describe a user exactly as the store already holds them. Planning
 those one by one (plan.py) costs a round of lookups per batch; here the export's readable lines are
 staged (`import_profiles`, owned by this module), and one INSERT ... SELECT per slice of lines
-records every line the planner would itself decide "unchanged", with its hash line's outcome. The
-lines left over go through the planner as before (a line whose ledger record exists is skipped).
+records every line the planner would itself decide "unchanged", with its hash line's outcome, in
+the ledger's compact half (`import_unchanged`: no identifier indexes to write, the store answers
+for them). The lines left over go through the planner as before (a line the ledger holds is skipped).
 
 The condition is deliberately narrow, so that it is the planner's decision and never a new one: the
 store row was last written from this very line (`legacy_users.import_digest`, the digest of its
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from identity import audit
 from identity.db import analyze, chunks
 from identity.importer import reader
-from identity.importer.ledger import RECORDS, RUNS, STAGED, Ledger
+from identity.importer.ledger import RECORDS, RUNS, STAGED, UNCHANGED, Ledger
 from identity.importer.models import ImportProfile
 from identity.importer.plan import line_digest
 from identity.importer.profile import has_password as _has_password
@@ -50,7 +51,7 @@ class UnchangedLines:
     def record(self, path) -> int:
         """Stage the export (once per run) and record its provably unchanged lines; how many."""
         self.stage(path)
-        analyze(self.ledger.engine, PROFILES, STAGED, RECORDS, joinable("s"), audit.TABLE)
+        analyze(self.ledger.engine, PROFILES, STAGED, RECORDS, UNCHANGED, joinable("s"), audit.TABLE)
         recorded = 0
         for first in range(1, self._last_line() + 1, SLICE):
             recorded += self._record_slice(first, first + SLICE - 1)
@@ -117,7 +118,7 @@ class UnchangedLines:
         p, s = PROFILES.alias("p"), joinable("s")
         h = STAGED.alias("h")
         migrated = s.c.state == MigrationState.migrated.value
-        recorded = RECORDS.alias("r")
+        recorded, compact = RECORDS.alias("r"), UNCHANGED.alias("u")
         unchanged = sa.and_(
             p.c.run_id == self.run_id, p.c.line_no.between(first, last), ~p.c.contested,
             p.c.digest == s.c.import_digest,
@@ -130,20 +131,16 @@ class UnchangedLines:
             # The slice's own range as well: MariaDB materialises this subquery, and without the range it
             # would read every record of the run for each slice, a cost growing with the square of the lines.
             ~sa.exists().where(recorded.c.run_id == self.run_id, recorded.c.source == "profiles",
-                               recorded.c.line_no.between(first, last), recorded.c.line_no == p.c.line_no))
+                               recorded.c.line_no.between(first, last), recorded.c.line_no == p.c.line_no),
+            ~sa.exists().where(compact.c.run_id == self.run_id, compact.c.line_no.between(first, last),
+                               compact.c.line_no == p.c.line_no))
         joined = p.join(s, s.c.kii_user_id == p.c.kii_user_id).outerjoin(
             h, sa.and_(h.c.run_id == self.run_id, h.c.kii_user_id == p.c.kii_user_id))
-        hashes = sa.select(
-            sa.literal(self.run_id), sa.literal("hashes"), h.c.line_no, s.c.kii_user_id,
-            sa.case((migrated, sa.literal("kept")), else_=sa.literal("unchanged")), sa.null(), sa.literal(0),
-            sa.null(), sa.null(), sa.null()).select_from(joined).where(unchanged, h.c.kii_user_id.is_not(None))
-        profiles = sa.select(
-            sa.literal(self.run_id), sa.literal("profiles"), p.c.line_no, s.c.kii_user_id, sa.literal("unchanged"),
-            s.c.import_reason, s.c.import_flags, s.c.username, s.c.email, s.c.phone_number
+        lines = sa.select(
+            sa.literal(self.run_id), p.c.line_no, s.c.kii_user_id, s.c.import_reason, s.c.import_flags, h.c.line_no,
+            sa.case((h.c.kii_user_id.is_(None), sa.null()), (migrated, sa.literal("kept")),
+                    else_=sa.literal("unchanged")),
         ).select_from(joined).where(unchanged)
-        columns = ["run_id", "source", "line_no", "kii_user_id", "outcome", "reason", "flags", "username", "email",
-                   "phone_number"]
+        columns = ["run_id", "line_no", "kii_user_id", "reason", "flags", "hash_line_no", "hash_outcome"]
         with self.ledger.begin() as conn:
-            # Hash lines first: the profile lines' records are what the condition checks for.
-            conn.execute(RECORDS.insert().from_select(columns, hashes))
-            return conn.execute(RECORDS.insert().from_select(columns, profiles)).rowcount
+            return conn.execute(UNCHANGED.insert().from_select(columns, lines)).rowcount

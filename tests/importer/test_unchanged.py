@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from identity.db import db
-from identity.importer.ledger import RECORDS
+from identity.importer.ledger import RECORDS, UNCHANGED, line_sources
 from identity.importer.models import ImportProfile
 from identity.importer.run import Importer, ImportOptions
 from identity.keycloak import keycloak
@@ -19,7 +19,7 @@ from identity.legacy.models import LegacyUser, MigrationState
 from tests.importer.conftest import gen_cutoff, run_import
 from tests.importer.test_import import args_for
 
-COLUMNS = ("source", "line_no", "kii_user_id", "outcome", "reason", "flags", "username", "email", "phone_number")
+COLUMNS = ("line_no", "kii_user_id", "outcome", "reason", "flags")
 
 
 def importer(app, export_dir, **options) -> Importer:
@@ -31,10 +31,12 @@ def importer(app, export_dir, **options) -> Importer:
 
 
 def records(engine, run_id: str) -> list[tuple]:
+    """Every line's record, from whichever half of the ledger holds it (the identifiers a line claimed are
+    the planner's alone to keep: an unchanged line's are its store row's)."""
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.select(*[RECORDS.c[c] for c in COLUMNS])
-                                               .where(RECORDS.c.run_id == run_id)
-                                               .order_by(RECORDS.c.source, RECORDS.c.line_no))]
+        return sorted((source, *row) for source in ("profiles", "hashes", "deleted")
+                      for line in line_sources(run_id, source)
+                      for row in conn.execute(sa.select(*[line.c[c] for c in COLUMNS])))
 
 
 def _user(line: bytes) -> dict | None:
@@ -64,6 +66,10 @@ def second_delivery(export, tmp_path):
     changed = {taker["userID"]: taker, older["userID"]: older}
     lines = [json.dumps(changed[user["userID"]], ensure_ascii=False).encode()
              if (user := _user(line)) and user["userID"] in changed else line for line in lines]
+    # The userID of a line the set operation records, with a space ahead: its own staged key, the same
+    # user once parsed (a duplicate of the earlier line, whichever half of the ledger holds that one).
+    lines.append(json.dumps(dict(users[40], userID=" " + users[40]["userID"], displayName="again"),
+                            ensure_ascii=False).encode())
     (second / "profiles.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
     return second
 
@@ -86,6 +92,14 @@ def test_set_based_second_delivery_writes_the_planners_ledger(import_app, export
     got = records(db.engine, real.run_id)
 
     assert got == expected
+    last = len(gzip.decompress((second / "profiles.jsonl.gz").read_bytes()).splitlines())
+    assert [r[3:5] for r in got if r[:2] == ("profiles", last)] == [("failed", "duplicate_user_id")]
+    with db.engine.connect() as conn:  # the lines proved unchanged are in the compact half, with no claims
+        compact = conn.execute(sa.select(sa.func.count()).select_from(UNCHANGED)
+                               .where(UNCHANGED.c.run_id == real.run_id)).scalar()
+        claimed = conn.execute(sa.select(sa.func.count()).select_from(RECORDS).where(
+            RECORDS.c.run_id == real.run_id, RECORDS.c.outcome == "unchanged")).scalar()
+    assert compact == report["run"]["unchanged_at_once"] and claimed < compact / 10
     assert "unchanged" in report["run"]["timings_s"]
     assert report["run"]["unchanged_at_once"] > 0.8 * report["profiles"]["input"]
     assert sum(1 for r in got if r[0] == "hashes" and r[3] == "kept") == len(migrated)
