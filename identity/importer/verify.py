@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
@@ -24,6 +25,7 @@ from identity.legacy.store import joinable
 
 EXAMPLES = 5
 BATCH = 5000   # rows fetched at a time from a pass's answer
+SIDE_BY_SIDE = 2   # passes the database answers at once (one core each)
 
 
 class Verifier:
@@ -46,8 +48,7 @@ class Verifier:
     # --- the comparison --------------------------------------------------------------------
 
     def _result(self) -> dict:
-        reasons = self._line_reasons()
-        reasons.update(self._extras())
+        reasons = self._passes()
         c = self.counts
         extra = sum(r["count"] for name, r in reasons.items() if BY_NAME[name].kind == "extra" and BY_NAME[name].action)
         totals = {"input": c["input"], "matched": c["matched"], "different": c["different"], "missing": c["missing"],
@@ -68,25 +69,44 @@ class Verifier:
             .outerjoin(h, h.c.kii_user_id == e.c.kii_user_id)
         return joined, line_predicates(e, k, s, h)
 
-    def _line_reasons(self) -> dict:
-        """One pass over the lines joined to Keycloak, the store and the hashes: only the lines some reason
-        holds for come back (few, when the migration is sound), with the reasons that hold, in line order."""
+    def _passes(self) -> dict:
+        """Every pass over the tables (the lines in ranges of line numbers, then the extras), side by side:
+        the database answers each statement on one core. Their tallies are merged in the passes' order,
+        so the examples are the ones a single pass in line order would give."""
+        workers = 1 if self.store.dialect.name == "sqlite" else SIDE_BY_SIDE
+        last = self.counts["input"]
+        bounds = [last * share // SIDE_BY_SIDE for share in range(SIDE_BY_SIDE + 1)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            lines = [pool.submit(self._line_reasons, first + 1, to) for first, to in zip(bounds, bounds[1:])]
+            extras = [pool.submit(self._extra_pass, *each) for each in self._extra_passes()]
+            tallies = [job.result() for job in lines]
+            found = Tally.merged(tallies).entries()
+            for job in extras:
+                found.update(job.result().entries())
+        with self.store.connect() as conn:
+            valid = conn.execute(sa.select(sa.func.count()).select_from(self.export).where(~self.export.c.invalid)) \
+                .scalar()
+        missing, different = (sum(t.kinds[kind] for t in tallies) for kind in ("missing", "different"))
+        self.counts.update(valid=valid, missing=missing, different=different, matched=valid - missing - different)
+        return found
+
+    def _line_reasons(self, first: int, last: int) -> "Tally":
+        """One pass over a range of lines joined to Keycloak, the store and the hashes: only the lines some
+        reason holds for come back (few, when the migration is sound), with the reasons that hold, in line
+        order."""
         joined, predicates = self._joined()
         e = self.export
         query = sa.select(e.c.kii_user_id, *_held(predicates)).select_from(joined) \
-            .where(~e.c.invalid, sa.or_(*predicates.values())).order_by(e.c.line_no)
+            .where(e.c.line_no.between(first, last), ~e.c.invalid, sa.or_(*predicates.values())).order_by(e.c.line_no)
         tally = Tally(predicates)
-        missing, different = 0, 0
         with self.store.connect() as conn:
-            valid = conn.execute(sa.select(sa.func.count()).select_from(e).where(~e.c.invalid)).scalar()
             for row in conn.execution_options(stream_results=True, yield_per=BATCH).execute(query).mappings():
                 kinds = {BY_NAME[name].kind for name in tally.add(row["kii_user_id"], row)}
-                missing += "missing" in kinds
-                different += "missing" not in kinds and "different" in kinds
-        self.counts.update(valid=valid, missing=missing, different=different, matched=valid - missing - different)
-        return tally.entries()
+                # A line counts once: missing, else different.
+                tally.kinds["missing" if "missing" in kinds else "different" if "different" in kinds else ""] += 1
+        return tally
 
-    def _extras(self) -> dict:
+    def _extra_passes(self) -> list[tuple]:
         """Keycloak users and store rows that no line of the export names: one pass over each."""
         e, k, d, s = self.export, self.kc, self.deleted, joinable("s")
         named = sa.exists().where(e.c.kii_user_id == k.c.kii_user_id)
@@ -107,16 +127,15 @@ class Verifier:
                 "extra_in_store": sa.and_(~sa.exists().where(e.c.kii_user_id == s.c.kii_user_id),
                                           ~sa.exists().where(k.c.kii_user_id == s.c.kii_user_id), ~store_gone)}),
         ]
-        found = {}
+        return passes
+
+    def _extra_pass(self, example, order, reasons) -> "Tally":
+        tally = Tally(reasons)
+        query = sa.select(example.label("example"), *_held(reasons)).where(sa.or_(*reasons.values())).order_by(order)
         with self.store.connect() as conn:
-            for example, order, reasons in passes:
-                tally = Tally(reasons)
-                query = sa.select(example.label("example"), *_held(reasons)) \
-                    .where(sa.or_(*reasons.values())).order_by(order)
-                for row in conn.execution_options(stream_results=True, yield_per=BATCH).execute(query).mappings():
-                    tally.add(row["example"], row)
-                found.update(tally.entries())
-        return found
+            for row in conn.execution_options(stream_results=True, yield_per=BATCH).execute(query).mappings():
+                tally.add(row["example"], row)
+        return tally
 
 
 def _held(reasons: dict) -> list:
@@ -129,7 +148,19 @@ class Tally:
 
     def __init__(self, names):
         self.counts: Counter = Counter()
+        self.kinds: Counter = Counter()   # the lines' own kind (missing, different), counted once a line
         self.examples: dict[str, list[str]] = {name: [] for name in names}
+
+    @classmethod
+    def merged(cls, tallies: list["Tally"]) -> "Tally":
+        """One tally of passes over consecutive ranges, given in order: the examples the first ranges gave."""
+        merged = cls(tallies[0].examples)
+        for tally in tallies:
+            merged.counts.update(tally.counts)
+            merged.kinds.update(tally.kinds)
+            for name, examples in tally.examples.items():
+                merged.examples[name].extend(examples[:EXAMPLES - len(merged.examples[name])])
+        return merged
 
     def add(self, example: str, row) -> list[str]:
         """Count the reasons that hold for this row (its columns, by reason name); which."""

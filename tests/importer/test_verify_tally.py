@@ -31,3 +31,17 @@ def test_a_row_no_reason_holds_for_counts_nothing():
     tally = Tally(["signed_up_here"])
     assert tally.add("x", {"signed_up_here": False}) == []
     assert tally.entries() == {}
+
+
+def test_tallies_of_consecutive_ranges_merge_into_the_tally_of_one_pass():
+    names = ["hash_differs", "keycloak_differs"]
+    rows = [(f"u{n}", {"hash_differs": n % 3 == 0, "keycloak_differs": n >= 9}) for n in range(20)]
+    whole, first, second = Tally(names), Tally(names), Tally(names)
+    for n, (example, row) in enumerate(rows):
+        whole.add(example, row)
+        (first if n < 10 else second).add(example, row)
+    first.kinds["different"], second.kinds["different"] = 4, 7
+    merged = Tally.merged([first, second])
+    assert merged.entries() == whole.entries()
+    assert merged.entries()["keycloak_differs"]["examples"] == ["u9", "u10", "u11", "u12", "u13"]
+    assert merged.kinds["different"] == 11
