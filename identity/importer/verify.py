@@ -74,7 +74,8 @@ class Verifier:
         the database answers each statement on one core. Their tallies are merged in the passes' order,
         so the examples are the ones a single pass in line order would give."""
         workers = 1 if self.store.dialect.name == "sqlite" else SIDE_BY_SIDE
-        last = self.counts["input"]
+        with self.store.connect() as conn:   # not the count of lines: an empty line has a number, no row
+            last = conn.execute(sa.select(sa.func.max(self.export.c.line_no))).scalar() or 0
         bounds = [last * share // SIDE_BY_SIDE for share in range(SIDE_BY_SIDE + 1)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             lines = [pool.submit(self._line_reasons, first + 1, to) for first, to in zip(bounds, bounds[1:])]

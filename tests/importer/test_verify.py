@@ -212,3 +212,20 @@ def test_a_later_hash_line_the_collation_gives_an_earlier_lines_user_is_left_out
     assert totals["matched"] == export["totals"]["imported"]
     assert totals["different"] == totals["missing"] == 0
     assert report["add_up"]
+
+
+def test_a_difference_on_the_last_lines_is_found_when_empty_lines_come_before_them(
+        import_app, import_realm, export, tmp_path, master_admin):
+    """An empty line has a number and no row: the comparison's ranges of lines reach the last number."""
+    d = export["dir"]
+    run_import(import_app, "--profiles", str(d / "profiles.jsonl"), "--hashes", str(d / "hashes.csv"))
+    lines = (d / "profiles.jsonl").read_bytes().splitlines()
+    last = json.loads(lines[-1])["userID"]
+    master_admin.change_current_realm(import_realm.realm)
+    master_admin.delete_user(keycloak_id(import_realm.realm, last))
+    padded = tmp_path / "padded.jsonl"
+    padded.write_bytes(b"\n" * 50 + b"\n".join(lines) + b"\n")
+
+    result, report = verify_files(import_app, tmp_path, padded, d / "hashes.csv")
+    assert result.exit_code == 1
+    assert report["reasons"]["missing_in_keycloak"]["examples"] == [last]
