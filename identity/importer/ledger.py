@@ -4,8 +4,9 @@ The one owner of `import_runs`, `import_records`, `import_unchanged` and `import
 record is in one of two halves: `import_records` (every line the planner, the hash staging or the
 deletions judged, with the identifiers it claimed), or `import_unchanged` (a profile line a set
 operation proved unchanged, unchanged.py, and its hash line: the identifiers it claims are the
-store's own, which the store answers for). What asks about lines asks here, of both. In a real run it lives in
-the store's database, so a batch's records commit in the same transaction as its store rows (the
+store's own, which the store answers for). What asks about lines asks here, of both.
+
+In a real run the ledger lives in the store's database, so a batch's records commit in the same transaction as its store rows (the
 caller passes its connection); a dry run keeps it in a scratch SQLite file instead.
 """
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from identity.db import chunks
-from identity.importer.ledger import line_sources
+from identity.importer.ledger import Ledger, line_sources
 from identity.importer.models import ImportRun
 from identity.importer.profile import FLAG_DISABLED, FLAG_EMAIL, FLAG_NO_PASSWORD, FLAG_PHONE
 from identity.legacy.store import LegacyStore
@@ -83,10 +82,7 @@ def _missing_from_export(ledger: sa.Engine, store: sa.Engine, run_id: str) -> di
         if not ids:
             break
         last = ids[-1]
-        with ledger.connect() as conn:
-            listed = {kii_user_id for chunk in chunks(ids) for line in line_sources(run_id, "profiles")
-                      for kii_user_id in conn.execute(
-                          sa.select(line.c.kii_user_id).where(line.c.kii_user_id.in_(chunk))).scalars()}
+        listed = Ledger(ledger, run_id).profile_ids(ids)
         missing = [i for i in ids if i not in listed]
         count += len(missing)
         examples.extend(missing[:EXAMPLES - len(examples)])

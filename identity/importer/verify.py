@@ -74,8 +74,11 @@ class Verifier:
         the database answers each statement on one core. Their tallies are merged in the passes' order,
         so the examples are the ones a single pass in line order would give."""
         workers = 1 if self.store.dialect.name == "sqlite" else SIDE_BY_SIDE
-        with self.store.connect() as conn:   # not the count of lines: an empty line has a number, no row
-            last = conn.execute(sa.select(sa.func.max(self.export.c.line_no))).scalar() or 0
+        e = self.export
+        with self.store.connect() as conn:   # the last number, not the count: an empty line has a number, no row
+            last, valid = conn.execute(sa.select(sa.func.max(e.c.line_no),
+                                                 sa.func.count(sa.case((~e.c.invalid, 1))))).one()
+        last = last or 0
         bounds = [last * share // SIDE_BY_SIDE for share in range(SIDE_BY_SIDE + 1)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             lines = [pool.submit(self._line_reasons, first + 1, to) for first, to in zip(bounds, bounds[1:])]
@@ -84,9 +87,6 @@ class Verifier:
             found = Tally.merged(tallies).entries()
             for job in extras:
                 found.update(job.result().entries())
-        with self.store.connect() as conn:
-            valid = conn.execute(sa.select(sa.func.count()).select_from(self.export).where(~self.export.c.invalid)) \
-                .scalar()
         missing, different = (sum(t.kinds[kind] for t in tallies) for kind in ("missing", "different"))
         self.counts.update(valid=valid, missing=missing, different=different, matched=valid - missing - different)
         return found
