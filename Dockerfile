@@ -10,15 +10,17 @@ ARG KEYCLOAK_VERSION=26.7.3
 FROM maven:3.9-eclipse-temurin-21 AS keycloak-build
 ARG KEYCLOAK_VERSION
 WORKDIR /build
-COPY keycloak_spi_bridge/pom.xml keycloak_spi_bridge/pom.xml
-RUN mvn -q -B -f keycloak_spi_bridge/pom.xml dependency:go-offline -Dkeycloak.version=${KEYCLOAK_VERSION}
-COPY keycloak_spi_bridge/src keycloak_spi_bridge/src
-RUN mvn -q -B -f keycloak_spi_bridge/pom.xml package -Dkeycloak.version=${KEYCLOAK_VERSION}
 RUN mvn -q -B dependency:copy -Dartifact=org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:zip \
         -DoutputDirectory=/build \
     && apt-get update -q && apt-get install -y -q --no-install-recommends unzip && rm -rf /var/lib/apt/lists/* \
     && unzip -q keycloak-quarkus-dist-${KEYCLOAK_VERSION}.zip \
-    && mv keycloak-${KEYCLOAK_VERSION} /opt/keycloak \
+    && mv keycloak-${KEYCLOAK_VERSION} /opt/keycloak
+COPY keycloak_spi_bridge/pom.xml keycloak_spi_bridge/pom.xml
+RUN mvn -q -B -f keycloak_spi_bridge/pom.xml dependency:go-offline -Dkeycloak.version=${KEYCLOAK_VERSION} \
+        -Dkeycloak.dist=/opt/keycloak
+COPY keycloak_spi_bridge/src keycloak_spi_bridge/src
+# Compiled against the distribution's own keycloak-model-jpa (the pom says why).
+RUN mvn -q -B -f keycloak_spi_bridge/pom.xml package -Dkeycloak.version=${KEYCLOAK_VERSION} -Dkeycloak.dist=/opt/keycloak \
     && cp keycloak_spi_bridge/target/keycloak-spi-bridge.jar /opt/keycloak/providers/
 # The China login and email themes (Simplified Chinese first, nothing loaded from outside).
 COPY config/keycloak/themes/ /opt/keycloak/themes/

@@ -374,6 +374,8 @@ def main() -> None:
     args = parser.parse_args()
     global PROFILE
     PROFILE = args.profile
+    if PROFILE:
+        PROFILE.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="rehearsal-"))
     runs = []
     for users in (args.small_users or args.users // 4, args.users):

@@ -30,8 +30,14 @@ final class CompactUsers {
     // The page's users' rows by the page's own key range, not by a list of its ids: two bound values
     // instead of thousands, one statement text for every page (parsed once, not per page). A service
     // account inside the range is skipped when the rows are read.
-    private static final String ATTRIBUTES = "SELECT a.USER_ID, a.NAME, a.VALUE, a.LONG_VALUE FROM USER_ENTITY u%s"
-            + " JOIN USER_ATTRIBUTE a ON a.USER_ID = u.ID WHERE u.REALM_ID = ?1 AND u.ID > ?2 AND u.ID <= ?3";
+    // The values from the provider's index by user alone (identity-changelog.xml); the few values too long
+    // for VALUE (Keycloak keeps them in LONG_VALUE, VALUE null) from their rows.
+    private static final String ATTRIBUTES = "SELECT a.USER_ID, a.NAME, a.VALUE FROM USER_ENTITY u%s"
+            + " JOIN USER_ATTRIBUTE a%s ON a.USER_ID = u.ID WHERE u.REALM_ID = ?1 AND u.ID > ?2 AND u.ID <= ?3"
+            + " AND a.VALUE IS NOT NULL";
+    private static final String LONG_VALUES = "SELECT a.USER_ID, a.NAME, a.LONG_VALUE FROM USER_ENTITY u%s"
+            + " JOIN USER_ATTRIBUTE a%s ON a.USER_ID = u.ID WHERE u.REALM_ID = ?1 AND u.ID > ?2 AND u.ID <= ?3"
+            + " AND a.VALUE IS NULL";
     private static final String PASSWORDS = "SELECT DISTINCT c.USER_ID FROM USER_ENTITY u%s"
             + " JOIN CREDENTIAL c ON c.USER_ID = u.ID WHERE u.REALM_ID = ?1 AND u.ID > ?2 AND u.ID <= ?3"
             + " AND c.TYPE = ?4";
@@ -45,6 +51,7 @@ final class CompactUsers {
     private final int max;
     private final String page;
     private final String attributes;
+    private final String longValues;
     private final String passwords;
 
     CompactUsers(EntityManager entities, boolean mysql, RealmModel realm, String after, String to, int max) {
@@ -60,7 +67,11 @@ final class CompactUsers {
                 + " WHERE u.REALM_ID = ?1 AND u.SERVICE_ACCOUNT_CLIENT_LINK IS NULL AND u.ID > ?2"
                 + (to == null ? "" : " AND u.ID <= ?3") + " ORDER BY u.ID LIMIT " + max;
         String primary = mysql ? " FORCE INDEX (PRIMARY)" : "";
-        this.attributes = String.format(ATTRIBUTES, primary);
+        // Left to itself, MariaDB reads the long values through Keycloak's index by user, and so every row
+        // of the page, to find the few whose VALUE is null: the provider's index holds VALUE.
+        String byUser = mysql ? " FORCE INDEX (IDX_USER_ATTRIBUTE_BY_USER)" : "";
+        this.attributes = String.format(ATTRIBUTES, primary, byUser);
+        this.longValues = String.format(LONG_VALUES, primary, byUser);
         this.passwords = String.format(PASSWORDS, primary);
     }
 
@@ -109,18 +120,19 @@ final class CompactUsers {
         }
     }
 
-    @SuppressWarnings("unchecked")
     private void attributes(Map<String, Map<String, Object>> users, String last) {
-        // Keycloak keeps a value longer than VALUE's column in LONG_VALUE, and VALUE null.
-        for (Object row : ranged(attributes, last, false).getResultList()) {
-            Object[] columns = (Object[]) row;
-            Map<String, Object> user = users.get((String) columns[0]);
-            if (user == null) {
-                continue;
+        for (String sql : List.of(attributes, longValues)) {
+            for (Object row : ranged(sql, last, false).getResultList()) {
+                Object[] columns = (Object[]) row;
+                add(users.get((String) columns[0]), (String) columns[1], text(columns[2]));
             }
-            Map<String, List<String>> attributes = (Map<String, List<String>>) user.get("attributes");
-            String value = columns[2] != null ? (String) columns[2] : text(columns[3]);
-            attributes.computeIfAbsent((String) columns[1], name -> new ArrayList<>()).add(value);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void add(Map<String, Object> user, String name, String value) {
+        if (user != null) {   // null: a service account inside the range
+            ((Map<String, List<String>>) user.get("attributes")).computeIfAbsent(name, n -> new ArrayList<>()).add(value);
         }
     }
 
@@ -155,7 +167,7 @@ final class CompactUsers {
         return value != null && ("1".equals(value.toString()) || "true".equalsIgnoreCase(value.toString()));
     }
 
-    /** A LONG_VALUE: a string on MariaDB, a CLOB on others (H2). */
+    /** A VALUE, or a LONG_VALUE: a string on MariaDB, a CLOB on others (H2). */
     private static String text(Object value) {
         if (value instanceof Clob clob) {
             try {
@@ -169,7 +181,7 @@ final class CompactUsers {
 
     /**
      * The database's plan (MariaDB/MySQL's EXPLAIN FORMAT=JSON) of each statement the page runs, by name:
-     * {@code page}, and for the page's users {@code attributes} and {@code passwords}.
+     * {@code page}, and for the page's users {@code attributes}, {@code long_values} and {@code passwords}.
      */
     Map<String, String> plans() {
         Map<String, String> plans = new LinkedHashMap<>();
@@ -178,6 +190,7 @@ final class CompactUsers {
         if (!rows.isEmpty()) {
             String last = (String) ((Object[]) rows.get(rows.size() - 1))[0];
             plans.put("attributes", plan(ranged(attributes, last, true)));
+            plans.put("long_values", plan(ranged(longValues, last, true)));
             plans.put("passwords", plan(ranged(passwords, last, true).setParameter(4, PasswordCredentialModel.TYPE)));
         }
         return plans;
